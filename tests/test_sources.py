@@ -37,8 +37,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _entry(sid: str, file: str, *, sha: str | None, mirrored: bool = True,
-           url: str = "https://example.invalid/doc", download_url: str | None = None) -> str:
+def _entry(
+    sid: str,
+    file: str,
+    *,
+    sha: str | None,
+    mirrored: bool = True,
+    url: str = "https://example.invalid/doc",
+    download_url: str | None = None,
+) -> str:
     lines = [
         "[[source]]",
         f'id = "{sid}"',
@@ -170,8 +177,9 @@ def test_copy_from_mirror(tmp_path: Path, mirror: Path, small_sources: list[Sour
     assert not list(corpus.rglob("*.part"))
 
 
-def test_second_run_is_all_present(tmp_path: Path, mirror: Path,
-                                   small_sources: list[Source]) -> None:
+def test_second_run_is_all_present(
+    tmp_path: Path, mirror: Path, small_sources: list[Source]
+) -> None:
     corpus = tmp_path / "corpus"
     fetch_corpus(small_sources, corpus, mirror=mirror, timeout_s=2)
     again = fetch_corpus(small_sources, corpus, mirror=mirror, timeout_s=2)
@@ -182,8 +190,7 @@ def test_second_run_is_all_present(tmp_path: Path, mirror: Path,
 
 def test_sha_mismatch_fails_and_leaves_nothing(tmp_path: Path, mirror: Path) -> None:
     toml = tmp_path / "sources.toml"
-    toml.write_text(_entry("alpha", "eu/alpha.md", sha=_sha(b"something else")),
-                    encoding="utf-8")
+    toml.write_text(_entry("alpha", "eu/alpha.md", sha=_sha(b"something else")), encoding="utf-8")
     corpus = tmp_path / "corpus"
     [status] = fetch_corpus(load_sources(toml), corpus, mirror=mirror, timeout_s=2)
     assert status.state == "failed"
@@ -222,13 +229,16 @@ def test_download_from_local_server(tmp_path: Path, http_root: tuple[str, Path])
     assert statuses[0].line().startswith("downloaded  alpha  Short alpha  (from http://127.0.0.1:")
 
 
-def test_download_with_wrong_sha_leaves_nothing(tmp_path: Path,
-                                                http_root: tuple[str, Path]) -> None:
+def test_download_with_wrong_sha_leaves_nothing(
+    tmp_path: Path, http_root: tuple[str, Path]
+) -> None:
     base, served = http_root
     _write(served / "alpha.md", b"tampered\n")
     toml = tmp_path / "sources.toml"
-    toml.write_text(_entry("alpha", "eu/alpha.md", sha=_sha(ALPHA),
-                           download_url=f"{base}/alpha.md"), encoding="utf-8")
+    toml.write_text(
+        _entry("alpha", "eu/alpha.md", sha=_sha(ALPHA), download_url=f"{base}/alpha.md"),
+        encoding="utf-8",
+    )
     corpus = tmp_path / "corpus"
     [status] = fetch_corpus(load_sources(toml), corpus, mirror=None, timeout_s=5)
     assert status.state == "failed"
@@ -239,8 +249,10 @@ def test_download_with_wrong_sha_leaves_nothing(tmp_path: Path,
 def test_http_404_is_a_clear_failure(tmp_path: Path, http_root: tuple[str, Path]) -> None:
     base, _ = http_root
     toml = tmp_path / "sources.toml"
-    toml.write_text(_entry("gone", "eu/gone.pdf", sha=None, mirrored=False,
-                           url=f"{base}/gone.pdf"), encoding="utf-8")
+    toml.write_text(
+        _entry("gone", "eu/gone.pdf", sha=None, mirrored=False, url=f"{base}/gone.pdf"),
+        encoding="utf-8",
+    )
     [status] = fetch_corpus(load_sources(toml), tmp_path / "corpus", mirror=None, timeout_s=5)
     assert status.state == "failed"
     assert status.detail == "not mirrored; download failed: HTTP Error 404: File not found"
@@ -248,8 +260,12 @@ def test_http_404_is_a_clear_failure(tmp_path: Path, http_root: tuple[str, Path]
 
 def test_unreachable_url_fails_quickly_with_clear_detail(tmp_path: Path) -> None:
     toml = tmp_path / "sources.toml"
-    toml.write_text(_entry("32001L0083", "eu/32001L0083.html", sha=None, mirrored=False,
-                           url="http://127.0.0.1:9/x"), encoding="utf-8")
+    toml.write_text(
+        _entry(
+            "32001L0083", "eu/32001L0083.html", sha=None, mirrored=False, url="http://127.0.0.1:9/x"
+        ),
+        encoding="utf-8",
+    )
     started = time.monotonic()
     [status] = fetch_corpus(load_sources(toml), tmp_path / "corpus", mirror=None, timeout_s=3)
     assert time.monotonic() - started < 3
@@ -274,8 +290,13 @@ def test_one_failure_does_not_stop_the_rest(tmp_path: Path, mirror: Path) -> Non
     toml.write_text(
         _entry("alpha", "eu/alpha.md", sha=_sha(ALPHA))
         + _entry("broken", "eu/broken.md", sha=_sha(b"x"), download_url="http://127.0.0.1:9/x")
-        + _entry("unreachable", "eu/unreachable.pdf", sha=None, mirrored=False,
-                 url="http://127.0.0.1:9/y")
+        + _entry(
+            "unreachable",
+            "eu/unreachable.pdf",
+            sha=None,
+            mirrored=False,
+            url="http://127.0.0.1:9/y",
+        )
         + _entry("beta", "uk/beta.md", sha=_sha(BETA)),
         encoding="utf-8",
     )
@@ -303,19 +324,25 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("title = 'no sources'\n", r"no \[\[source\]\] tables"),
-        (_entry("a", "eu/a.md", sha=_sha(b"a")) + _entry("a", "eu/b.md", sha=_sha(b"b")),
-         "duplicate source id 'a'"),
+        (
+            _entry("a", "eu/a.md", sha=_sha(b"a")) + _entry("a", "eu/b.md", sha=_sha(b"b")),
+            "duplicate source id 'a'",
+        ),
         (_entry("a", "eu/a.md", sha=None), "a mirrored source needs a sha256"),
         (_entry("a", "../a.md", sha=None, mirrored=False), "must be a relative path"),
         (_entry("a", "eu/a.md", sha="abc"), "sha256 must be 64"),
         (_entry("a", "eu/a.md", sha=None, mirrored=False, url="ftp://x"), "url must be"),
-        (_entry("a", "eu/a.md", sha=None, mirrored=False).replace("2020-01-31", "31/01/2020"),
-         "not an ISO date"),
-        (_entry("a", "eu/a.md", sha=None, mirrored=False).replace('kind = "regulation"',
-                                                                  'kind = "treaty"'),
-         "kind must be one of"),
-        (_entry("a", "eu/a.md", sha=None, mirrored=False) + "colour = 'red'\n",
-         "unknown key"),
+        (
+            _entry("a", "eu/a.md", sha=None, mirrored=False).replace("2020-01-31", "31/01/2020"),
+            "not an ISO date",
+        ),
+        (
+            _entry("a", "eu/a.md", sha=None, mirrored=False).replace(
+                'kind = "regulation"', 'kind = "treaty"'
+            ),
+            "kind must be one of",
+        ),
+        (_entry("a", "eu/a.md", sha=None, mirrored=False) + "colour = 'red'\n", "unknown key"),
         ('[[source]]\nid = "a"\n', "missing key"),
     ],
 )

@@ -22,7 +22,11 @@ def split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
     try:
         meta = yaml.safe_load(text[4:end]) or {}
     except yaml.YAMLError as ex:
-        raise ReadError(f"{path.name}: the YAML front matter is invalid ({ex})") from None
+        mark = getattr(ex, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(ex, "problem", None) or "syntax error"
+        reason = f"the YAML front matter is invalid ({problem}{where})"
+        raise ReadError(f"{path.name}: {reason}") from None
     if not isinstance(meta, dict):
         raise ReadError(f"{path.name}: the YAML front matter is not a mapping")
     body_start = text.find("\n", end + 4)

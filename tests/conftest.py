@@ -1,0 +1,91 @@
+"""Shared fixtures: the real bundled model, the shared corpus, small fixture corpora."""
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.embed import ProgressFn, SentenceTransformerEmbedder
+from qa.pipeline import ingest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+SOURCES = REPO / "corpus" / "sources.toml"
+
+
+class RecordingEmbedder:
+    """The real embedder, remembering every text it was asked to embed."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.embedded: list[str] = []
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.embed(texts, progress=progress)
+
+
+def make_settings(root: Path, **overrides: object) -> Settings:
+    """Settings rooted in a temporary folder, ignoring any .env of the developer."""
+    values: dict[str, object] = {
+        "corpus_dir": root / "corpus",
+        "index_dir": root / "index",
+        "sources_file": SOURCES,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real bundled all-MiniLM-L6-v2, loaded once per test session."""
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def recording(embedder: SentenceTransformerEmbedder) -> RecordingEmbedder:
+    return RecordingEmbedder(embedder)
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    if not SHARED_CORPUS.is_dir():
+        pytest.fail(f"the shared corpus is missing at {SHARED_CORPUS}")
+    return SHARED_CORPUS
+
+
+@pytest.fixture
+def mini_corpus(tmp_path: Path) -> Path:
+    """A copy of the small hand-written fixture corpus (two laws and a guideline)."""
+    target = tmp_path / "corpus"
+    shutil.copytree(DATA / "mini", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_index(
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformerEmbedder,
+    shared_corpus: Path,
+) -> Settings:
+    """The whole shared corpus, fetched and indexed with the real model (once per session)."""
+    from qa.sources import fetch_corpus, load_sources
+
+    root = tmp_path_factory.mktemp("real")
+    settings = make_settings(root)
+    statuses = fetch_corpus(
+        load_sources(SOURCES), settings.corpus_dir, mirror=shared_corpus, timeout_s=1
+    )
+    assert sum(s.state == "copied" for s in statuses) == 15
+    report = ingest(settings, embedder=embedder)
+    assert not report.failed, report.failed
+    return settings
