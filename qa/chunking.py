@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from qa.readers import Document
 from qa.structure import Block, Provision, parse_provisions
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
+PARENTHESISED_TAIL = re.compile(r"\s+\(.*\)$")
 SENTENCE_BREAK = re.compile(r"(?<=[.;:])\s+(?=[A-Z(“‘\"\-])|\n")
 SHORT_TITLE = re.compile(
     r"^(?:Commission\s+(?:Delegated\s+|Implementing\s+)?)?(?:Regulation|Directive|Decision)\s*"
@@ -44,11 +45,23 @@ class Chunk:
         return f"{self.short_title}, {self.section}"
 
     @property
-    def embed_text(self) -> str:
-        """What is embedded: where the passage sits, then the passage itself."""
+    def context(self) -> str:
+        """Where the passage sits: container, provision and its heading."""
         head = self.section + (f" — {self.heading}" if self.heading else "")
-        context = " > ".join([self.short_title, *self.heading_path[-1:], head])
-        return f"{context}\n{self.text}"
+        return " > ".join([*self.heading_path[-1:], head])
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded: the document's number, where the passage sits, the passage."""
+        document = PARENTHESISED_TAIL.sub(
+            "", self.short_title
+        )  # "SI 2010/1882 (…)" → "SI 2010/1882"
+        return f"{document} > {self.context}\n{self.text}"
+
+    @property
+    def lexical_text(self) -> str:
+        """What BM25 sees: headings count as evidence, document titles do not."""
+        return f"{self.context}\n{self.text}"
 
 
 def short_title_of(title: str) -> str:

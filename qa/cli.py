@@ -157,7 +157,6 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
     Example:
       atmp-qa search "How long must traceability data be kept?" -k 3
     """
-    from qa.api import passage_out
     from qa.pipeline import QA
 
     if not query.strip():
@@ -166,7 +165,7 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
     if as_json:
         click.echo(
             json.dumps(
-                {"results": [passage_out(p).model_dump() for p in passages]},
+                {"results": [p.to_json() for p in passages]},
                 ensure_ascii=False,
                 indent=2,
             )
@@ -177,13 +176,102 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
         page = f", p. {c.page}" if c.page else ""
         click.echo(
             click.style(
-                f"[{p.rank}] {c.short_title}, {c.section}{page}  ({p.score:.3f})", bold=True
+                f"[{p.rank}] {c.short_title}, {p.section}{page}  ({p.score:.3f})", bold=True
             )
         )
         if c.url:
             click.echo(f"    {c.url}")
-        snippet = " ".join(c.text.split())
+        snippet = " ".join(p.text.split())
         click.echo(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
+
+
+def _filters(jurisdiction: tuple[str, ...], doc: tuple[str, ...]) -> Any:
+    from qa.retrieve import Filters
+
+    if not jurisdiction and not doc:
+        return None
+    return Filters(jurisdictions=frozenset(jurisdiction), doc_ids=frozenset(doc))
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "top_k", type=click.IntRange(1, 20), default=None, help="Passages to cite.")
+@click.option("--jurisdiction", type=click.Choice(["EU", "UK"]), multiple=True, help="Only EU/UK.")
+@click.option("--doc", multiple=True, help="Only this document id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    top_k: int | None,
+    jurisdiction: tuple[str, ...],
+    doc: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the indexed documents, citing every claim.
+
+    \b
+    Example:
+      atmp-qa ask "How long must ATMP traceability data be kept?"
+    """
+    from dataclasses import asdict
+
+    from qa.pipeline import QA
+
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    answer = QA.from_settings(_settings(ctx)).ask(
+        question, top_k=top_k, filters=_filters(jurisdiction, doc)
+    )
+    if as_json:
+        data = asdict(answer)
+        data.pop("notes", None)
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text + "\n")
+    sources = answer.related if answer.abstained else answer.citations
+    click.echo(click.style("Related passages:" if answer.abstained else "Sources:", bold=True))
+    for c in sources:
+        page = f", p. {c.page}" if c.page else ""
+        click.echo(f"[{c.n}] {c.section}{page} — {c.short_title}")
+        click.echo(f"    {c.title}")
+        if c.url:
+            click.echo(f"    {c.url}")
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--k", "k", type=click.IntRange(1, 20), default=5, help="Citations scored.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
+    """Score the system on a gold JSONL file (hit@1/3/5, MRR, abstention, latency, misses).
+
+    \b
+    Example:
+      atmp-qa eval ../shared/eval/dev.jsonl
+    """
+    from qa.evaluate import evaluate, load_items
+    from qa.pipeline import QA
+
+    items = load_items(file)
+    qa = QA.from_settings(_settings(ctx))
+    qa.ask("warm-up question")
+    report = evaluate(items, lambda q: qa.ask(q, top_k=k), k=k)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    for name, value in report.summary().items():
+        click.echo(f"{name:22} {value}")
+    misses = report.misses()
+    if misses:
+        click.echo(f"\nmisses ({len(misses)}):")
+    for r in misses:
+        what = f"rank {r.rank}" if r.rank else ("abstained" if r.abstained else "not in top k")
+        if not r.item.answerable:
+            what = "answered an unanswerable question"
+        want = f" want {r.item.doc_id} {r.item.section};" if r.item.answerable else ""
+        click.echo(f"  {r.item.id:5} {what:34}{want} top {r.top}  — {r.item.question}")
 
 
 @cli.command()

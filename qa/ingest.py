@@ -103,10 +103,10 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _describe(doc: Document, source: Source | None) -> tuple[Document, str]:
+def _describe(doc: Document, source: Source | None) -> tuple[Document, str, tuple[str, ...]]:
     """Prefer the sources manifest's title, URL and jurisdiction over the file's own."""
     if source is None:
-        return doc, short_title_of(doc.title)
+        return doc, short_title_of(doc.title), ()
     doc = replace(
         doc,
         title=source.title or doc.title,
@@ -115,7 +115,18 @@ def _describe(doc: Document, source: Source | None) -> tuple[Document, str]:
         kind=source.kind or doc.kind,
         version_date=source.version_date or doc.version_date,
     )
-    return doc, source.short_title or short_title_of(doc.title)
+    return doc, source.short_title or short_title_of(doc.title), source.aliases
+
+
+def _same_metadata(record: DocumentRecord, source: Source) -> bool:
+    """Whether the manifest entry still says what sources.toml says about the document."""
+    return (record.title, record.short_title, record.url, record.jurisdiction, record.aliases) == (
+        source.title,
+        source.short_title,
+        source.url,
+        source.jurisdiction,
+        source.aliases,
+    )
 
 
 def _previous(index_dir: Path, embedder: Embedder) -> Index | None:
@@ -190,14 +201,20 @@ def build_index(
                 report.failed.append((str(file), f"cannot read the file ({ex.strerror or ex})"))
                 continue
             kept = old_docs.get(doc_id)
-            if compatible and kept is not None and kept.sha256 == file_sha256(data):
+            source = sources.get(doc_id)
+            if (
+                compatible
+                and kept is not None
+                and kept.sha256 == file_sha256(data)
+                and (source is None or _same_metadata(kept, source))
+            ):
                 assert previous is not None
                 records[doc_id] = replace(kept, source_path=str(file.resolve()))
                 chunks.extend(previous.chunks[i] for i in old_chunks.get(doc_id, []))
                 report.unchanged.append(doc_id)
                 continue
             try:
-                doc, short_title = _describe(read_document(file), sources.get(doc_id))
+                doc, short_title, aliases = _describe(read_document(file), source)
                 doc_chunks = chunk_document(
                     doc,
                     max_chars=chunking.max_chars,
@@ -223,6 +240,7 @@ def build_index(
                 kind=doc.kind,
                 version_date=doc.version_date,
                 pages=len(doc.page_starts) or None,
+                aliases=aliases,
             )
             chunks.extend(doc_chunks)
 

@@ -1,26 +1,20 @@
 """Composition root: the only place that turns `Settings` into working components."""
 
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-from qa.chunking import Chunk
+from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
 from qa.errors import SourceError
 from qa.index import Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
+from qa.question import unknown_terms
+from qa.retrieve import Filters, Passage, Retriever, Weights
 from qa.sources import Source, load_sources, sources_by_id
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk with its rank and score."""
-
-    rank: int
-    score: float
-    chunk: Chunk
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -34,6 +28,23 @@ def load_source_map(settings: Settings) -> dict[str, Source]:
     if not path.exists():
         return {}
     return sources_by_id(load_sources(path))
+
+
+def weights_from(settings: Settings) -> Weights:
+    """Retrieval weights from the settings."""
+    return Weights(
+        dense=settings.dense_weight,
+        lexical=settings.lexical_weight,
+        fusion=settings.fusion,
+        rrf_k=settings.rrf_k,
+        document_boost=settings.document_boost,
+        provision_boost=settings.provision_boost,
+        jurisdiction_boost=settings.jurisdiction_boost,
+        title_boost=settings.title_boost,
+        definition_boost=settings.definition_boost,
+        context_penalty=settings.context_penalty,
+        answer_type_boost=settings.answer_type_boost,
+    )
 
 
 def ingest(
@@ -66,8 +77,9 @@ class QA:
     def __init__(self, settings: Settings, embedder: Embedder, index: Index) -> None:
         self.settings = settings
         self.embedder = embedder
-        self._index = index
+        self._retriever = Retriever(index, embedder)
         self._lock = threading.Lock()
+        self.weights = weights_from(settings)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder: Embedder | None = None) -> "QA":
@@ -79,7 +91,7 @@ class QA:
     @property
     def index(self) -> Index:
         """The index queries currently run against."""
-        return self._index
+        return self._retriever.index
 
     def reload(self) -> None:
         """Load the newest published index and switch to it; queries in flight finish on the old."""
@@ -87,11 +99,47 @@ class QA:
             self.settings.index_dir, model=self.embedder.model_name, dim=self.embedder.dim
         )
         with self._lock:
-            self._index = fresh
+            self._retriever = Retriever(fresh, self.embedder)
 
-    def search(self, query: str, *, k: int | None = None) -> list[Passage]:
-        """Passages most similar to `query`, best first."""
-        index = self._index
-        vector = self.embedder.embed([query])[0]
-        hits = index.search(vector, k or self.settings.search_k)
-        return [Passage(rank=i + 1, score=s, chunk=c) for i, (c, s) in enumerate(hits)]
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        weights: Weights | None = None,
+    ) -> list[Passage]:
+        """The passages that best match `query` (hybrid retrieval), best first."""
+        return self._retriever.search(
+            query, k=k or self.settings.search_k, filters=filters, weights=weights or self.weights
+        )
+
+    def ask(
+        self, question: str, *, top_k: int | None = None, filters: Filters | None = None
+    ) -> Answer:
+        """Answer from the indexed documents with checked citations, or abstain."""
+        started = time.perf_counter()
+        retriever = self._retriever
+        passages = retriever.search(
+            question, k=top_k or self.settings.search_k, filters=filters, weights=self.weights
+        )
+        idf = retriever.index.lexical.idf
+        evidence = evidence_strength(question, passages, idf)
+        unknown = unknown_terms(
+            question,
+            known=retriever.index.lexical.document_frequency,
+            word_pieces=self.embedder.word_pieces,
+            names=retriever.name_words,
+        )
+        if unknown or evidence < self.settings.abstain_below:
+            answer = abstain(question, passages, evidence, unknown=unknown)
+        else:
+            answer = compose_answer(
+                question,
+                passages,
+                query_vector=retriever.query_vector(question),
+                embed=self.embedder.embed,
+                idf=idf,
+            )
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        return replace(answer, took_ms=took_ms, evidence=round(evidence, 4))

@@ -35,7 +35,7 @@ _REQUIRED = (
     "file",
     "mirrored",
 )
-_OPTIONAL = ("sha256", "download_url", "notes")
+_OPTIONAL = ("sha256", "download_url", "notes", "aliases")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -57,6 +57,7 @@ class Source:
     mirrored: bool
     download_url: str | None = None
     notes: str = ""
+    aliases: tuple[str, ...] = ()  # names people use for it: "ATMP Regulation", "CTR"
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,14 @@ def _parse_source(path: Path, number: int, table: Any) -> Source:
         if key == "mirrored":
             if not isinstance(value, bool):
                 raise SourceError(f"{label}: 'mirrored' must be true or false")
+        elif key == "aliases":
+            if value is None:
+                value = ()
+            elif not isinstance(value, list) or not all(
+                isinstance(a, str) and a.strip() for a in value
+            ):
+                raise SourceError(f"{label}: 'aliases' must be a list of non-empty strings")
+            value = tuple(value)
         elif value is not None and (not isinstance(value, str) or not value.strip()):
             raise SourceError(f"{label}: {key!r} must be a non-empty string")
         values[key] = value
