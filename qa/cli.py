@@ -256,7 +256,7 @@ def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
 
     items = load_items(file)
     qa = QA.from_settings(_settings(ctx))
-    qa.ask("warm-up question")
+    qa.warm_up()
     report = evaluate(items, lambda q: qa.ask(q, top_k=k), k=k)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))

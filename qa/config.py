@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     search_k: int = Field(5, ge=1, le=100, description="Default number of passages returned.")
     dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense score.")
     lexical_weight: float = Field(
-        0.5, ge=0, le=10, description="Weight of the BM25 score (scaled to the best hit)."
+        0.4, ge=0, le=10, description="Weight of the BM25 score (scaled to the best hit)."
     )
     fusion: Literal["blend", "rrf"] = Field(
         "blend", description="Score blend, or reciprocal rank fusion of the two rankings."

@@ -218,7 +218,7 @@ class LexicalIndex:
         self.size = size
 
     @classmethod
-    def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.4) -> "LexicalIndex":
         """Index texts (one per chunk, in index order)."""
         import bm25s
 

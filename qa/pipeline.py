@@ -114,6 +114,11 @@ class QA:
             query, k=k or self.settings.search_k, filters=filters, weights=weights or self.weights
         )
 
+    def warm_up(self) -> None:
+        """Run one query end to end so the first real request is not slow."""
+        self.ask("How long must traceability data be kept?")
+        self.embedder.word_pieces("warm-up")
+
     def ask(
         self, question: str, *, top_k: int | None = None, filters: Filters | None = None
     ) -> Answer:

@@ -73,15 +73,21 @@ def finds_answer_type(name: str, text: str) -> bool:
     return bool(ANSWER_TYPES[name][1].search(text))
 
 
-def defined_terms(text: str) -> list[tuple[frozenset[str], float]]:
+def defined_terms(text: str) -> list[tuple[tuple[str, ...], float]]:
     """Stems of the terms a passage defines, each with a weight: 1 for "‘X’ means …",
     0.5 for "“X” has the meaning given in …" (a pointer to the definition elsewhere)."""
     terms = []
     for m in DEFINED_TERM.finditer(text):
-        stems = frozenset(tokenize(m.group(1)))
+        stems = tuple(tokenize(m.group(1)))
         if stems:
             terms.append((stems, 0.5 if m.group(2).startswith("has") else 1.0))
     return terms
+
+
+def names_term(question_stems: list[str], term: tuple[str, ...]) -> bool:
+    """Whether the question names the term: its stems appear together, in order."""
+    n = len(term)
+    return any(tuple(question_stems[i : i + n]) == term for i in range(len(question_stems) - n + 1))
 
 
 def unknown_terms(

@@ -21,6 +21,7 @@ from qa.question import (
     answer_types,
     defined_terms,
     finds_answer_type,
+    names_term,
 )
 from qa.references import DocumentName, References, parse_references
 
@@ -38,7 +39,7 @@ class Weights:
     """How dense, lexical and structural evidence combine into one score."""
 
     dense: float = 1.0
-    lexical: float = 0.5
+    lexical: float = 0.4
     fusion: str = "blend"  # "blend": weighted scores; "rrf": reciprocal rank fusion
     rrf_k: int = 60
     document_boost: float = 0.1
@@ -216,7 +217,7 @@ class Retriever:
         if weights.title_boost:
             score = score + weights.title_boost * self._title_overlap(set(tokens))
         if weights.definition_boost and DEFINITIONAL.search(question):
-            score = score + weights.definition_boost * self._definition_match(set(tokens))
+            score = score + weights.definition_boost * self._definition_match(tokens)
         for name in answer_types(question) if weights.answer_type_boost else ():
             score = score + weights.answer_type_boost * self.has_answer_type[name]
         score = np.where(allowed, score, -np.inf)
@@ -266,11 +267,11 @@ class Retriever:
             out[i] = per_title[key]
         return out
 
-    def _definition_match(self, tokens: set[str]) -> np.ndarray:
+    def _definition_match(self, stems: list[str]) -> np.ndarray:
         """For chunks defining the longest term the question names in full: that term's weight."""
         out = np.zeros(len(self.definitions), np.float32)
         best = [
-            max(((len(t), w) for t, w in terms if t <= tokens), default=(0, 0.0))
+            max(((len(t), w) for t, w in terms if names_term(stems, t)), default=(0, 0.0))
             for terms in self.definitions
         ]
         longest = max((size for size, _ in best), default=0)

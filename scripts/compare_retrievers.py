@@ -1,0 +1,69 @@
+"""Dense-only, BM25-only, plain hybrid and the final pipeline side by side on one gold file.
+
+Usage: python scripts/compare_retrievers.py [FILE.jsonl ...] [--k 5]
+(default: ../shared/eval/dev.jsonl). Uses the index and settings of the current directory.
+"""
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from qa.answer import Answer, citation_for
+from qa.config import Settings
+from qa.evaluate import EvalItem, evaluate, load_items
+from qa.pipeline import QA
+from qa.retrieve import Weights
+
+REPO = Path(__file__).resolve().parent.parent
+NO_STRUCTURE = {
+    "document_boost": 0.0,
+    "provision_boost": 0.0,
+    "jurisdiction_boost": 0.0,
+    "title_boost": 0.0,
+    "definition_boost": 0.0,
+    "context_penalty": 0.0,
+    "answer_type_boost": 0.0,
+    "pieces_per_passage": 1,
+}
+COLUMNS = ["hit@1", "hit@3", "hit@5", "mrr", "doc@{k}", "abstain_unanswerable",
+           "abstain_answerable", "latency_p50_ms"]
+
+
+def search_only(qa: QA, weights: Weights, k: int):  # type: ignore[no-untyped-def]
+    """An `ask` that returns the retrieved passages as citations, never abstaining."""
+
+    def ask(question: str) -> Answer:
+        passages = qa.search(question, k=k, weights=weights)
+        citations = tuple(citation_for(p.rank, p, "") for p in passages)
+        return Answer(question, "", False, citations)
+
+    return ask
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("files", nargs="*", type=Path, default=[REPO.parent / "shared/eval/dev.jsonl"])
+    parser.add_argument("--k", type=int, default=5)
+    args = parser.parse_args()
+    items: list[EvalItem] = [item for f in args.files for item in load_items(f)]
+    qa = QA.from_settings(Settings())
+    qa.warm_up()
+    final = qa.weights
+    plain = replace(final, **NO_STRUCTURE)  # type: ignore[arg-type]
+    systems = {
+        "dense only": search_only(qa, replace(plain, lexical=0.0), args.k),
+        "BM25 only": search_only(qa, replace(plain, dense=0.0, lexical=1.0), args.k),
+        "hybrid (RRF)": search_only(qa, replace(plain, fusion="rrf", lexical=1.0), args.k),
+        "hybrid (blend)": search_only(qa, plain, args.k),
+        "final pipeline": lambda q: qa.ask(q, top_k=args.k),
+    }
+    columns = [c.format(k=args.k) for c in COLUMNS]
+    print(f"{len(items)} items from {', '.join(str(f) for f in args.files)}; k={args.k}\n")
+    print(f"{'system':16}" + "".join(f"{c:>22}" for c in columns))
+    for name, ask in systems.items():
+        summary = evaluate(items, ask, k=args.k).summary()
+        print(f"{name:16}" + "".join(f"{summary[c]:>22}" for c in columns))
+
+
+if __name__ == "__main__":
+    main()

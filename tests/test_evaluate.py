@@ -1,0 +1,58 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.answer import Answer, Citation
+from qa.errors import QAError
+from qa.evaluate import evaluate, load_items, normalise
+
+
+def test_normalise_follows_the_scoring_rule() -> None:
+    assert normalise("‘Low-intervention clinical trial’ means") == "'low-intervention clinical trial' means"
+    assert normalise("a **90 %** reduction — for SMEs") == "a 90 % reduction - for smes"
+    assert normalise("> quoted | text\n\n  here") == "quoted text here"
+
+
+def write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_load_items_reports_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"id": "a", "question": "q", "answerable": false}\nnot json\n')
+    with pytest.raises(QAError, match="line 2"):
+        load_items(path)
+    write(path, [{"id": "a", "question": "q", "answerable": True}])
+    with pytest.raises(QAError, match="evidence"):
+        load_items(path)
+
+
+def cited(*texts: str) -> tuple[Citation, ...]:
+    return tuple(
+        Citation(i + 1, f"c{i}", f"doc{i}", "T", "T", "Article 1", None, None, "", t, 1.0)
+        for i, t in enumerate(texts)
+    )
+
+
+def test_metrics_on_a_scripted_system(tmp_path: Path) -> None:
+    items = load_items(write(tmp_path / "gold.jsonl", [
+        {"id": "a", "question": "qa", "answerable": True, "doc_id": "doc0", "section": "Article 1", "evidence": "thirty years"},
+        {"id": "b", "question": "qb", "answerable": True, "doc_id": "doc1", "section": "Article 1", "evidence": "seven days"},
+        {"id": "c", "question": "qc", "answerable": True, "doc_id": "doc9", "section": "Article 1", "evidence": "absent phrase"},
+        {"id": "u", "question": "qu", "answerable": False},
+    ]))
+    answers = {
+        "qa": Answer("qa", "", False, cited("kept for THIRTY years", "other")),
+        "qb": Answer("qb", "", False, cited("other", "within seven   days")),
+        "qc": Answer("qc", "", False, cited("nothing", "here")),
+        "qu": Answer("qu", "", True),
+    }
+    report = evaluate(items, answers.__getitem__, k=5)
+    summary = report.summary()
+    assert summary["hit@1"] == round(1 / 3, 3) and summary["hit@3"] == round(2 / 3, 3)
+    assert summary["mrr"] == round((1 + 0.5) / 3, 3)
+    assert summary["doc@5"] == round(2 / 3, 3)
+    assert summary["abstain_unanswerable"] == 1.0 and summary["abstain_answerable"] == 0.0
+    assert [r.item.id for r in report.misses()] == ["b", "c"]

@@ -1,0 +1,79 @@
+"""Hybrid retrieval over the small fixture corpus with the real model."""
+
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.embed import SentenceTransformerEmbedder
+from qa.pipeline import QA, ingest
+from qa.retrieve import Filters, Weights
+
+from .conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def mini_qa(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> QA:
+    import shutil
+
+    from .conftest import DATA
+
+    root = tmp_path_factory.mktemp("mini")
+    shutil.copytree(DATA / "mini", root / "corpus")
+    settings: Settings = make_settings(root)
+    ingest(settings, embedder=embedder)
+    return QA.from_settings(settings, embedder=embedder)
+
+
+def test_hybrid_finds_the_provision(mini_qa: QA) -> None:
+    best = mini_qa.search("How long must traceability records be kept?", k=3)[0]
+    assert best.chunk.doc_id == "reg-demo" and best.section == "Article 2"
+    assert best.dense > 0 and best.lexical > 0
+
+
+def test_an_explicit_article_reference_wins(mini_qa: QA) -> None:
+    passages = mini_qa.search("What does Article 3 of Regulation 2099/1 say?", k=3)
+    assert passages[0].section == "Article 3"
+
+
+def test_filters_restrict_jurisdiction_and_documents(mini_qa: QA) -> None:
+    uk = mini_qa.search("licence records", k=10, filters=Filters(jurisdictions=frozenset({"UK"})))
+    assert uk and {p.chunk.doc_id for p in uk} == {"si-demo"}
+    only = mini_qa.search("records", k=10, filters=Filters(doc_ids=frozenset({"guideline-demo"})))
+    assert {p.chunk.doc_id for p in only} == {"guideline-demo"}
+    assert mini_qa.search("records", k=5, filters=Filters(doc_ids=frozenset({"nope"}))) == []
+
+
+def test_dense_only_and_lexical_only_modes(mini_qa: QA) -> None:
+    dense = mini_qa.search("batch records", k=3, weights=Weights(lexical=0))
+    lexical = mini_qa.search("batch records", k=3, weights=Weights(dense=0, lexical=1))
+    assert all(p.lexical == 0 for p in dense) and all(p.dense == 0 for p in lexical)
+    assert lexical[0].chunk.provision.startswith("Schedule 1")
+
+
+def test_rrf_fusion(mini_qa: QA) -> None:
+    passages = mini_qa.search("keep traceability records", k=3, weights=Weights(fusion="rrf"))
+    assert passages[0].chunk.doc_id == "reg-demo"
+    assert [p.rank for p in passages] == [1, 2, 3]
+
+
+def test_one_passage_per_provision(mini_qa: QA) -> None:
+    passages = mini_qa.search("records", k=10)
+    keys = [(p.chunk.doc_id, p.chunk.provision) for p in passages]
+    assert len(keys) == len(set(keys))
+
+
+def test_ask_answers_with_citations_and_abstains_on_unknown_names(mini_qa: QA) -> None:
+    answer = mini_qa.ask("How long must the holder keep traceability records?")
+    assert not answer.abstained and "30 years" in answer.text and "[1]" in answer.text
+    assert answer.citations[0].section == "Article 2" and answer.took_ms > 0
+    abstained = mini_qa.ask("What is the list price of Kymriah in Germany?")
+    assert abstained.abstained and "Kymriah" in abstained.text and abstained.related
+    assert not abstained.citations
+
+
+def test_reload_switches_to_a_new_index(mini_qa: QA, tmp_path: Path) -> None:
+    before = mini_qa.index
+    mini_qa.reload()
+    assert mini_qa.index is not before
+    assert len(mini_qa.index.chunks) == len(before.chunks)
