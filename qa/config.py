@@ -74,6 +74,28 @@ class Settings(BaseSettings):
         le=10,
         description="Added to the definition of a term a 'what is' question names.",
     )
+    superseded_penalty: float = Field(
+        0.1, ge=0, le=10, description="Subtracted from texts another text replaced (superseded_by)."
+    )
+    heading_boost: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="Added to provisions whose heading answers the question's kind "
+        "('when does it apply' → 'Entry into force and application').",
+    )
+    pieces_per_passage: int = Field(
+        3, ge=1, le=20, description="Retrieved chunks of one provision shown as one passage."
+    )
+    sibling_margin: float = Field(
+        0.2, ge=0, le=10, description="A chunk joins its provision's passage within this score."
+    )
+    passage_chars: int = Field(
+        2500,
+        ge=0,
+        le=20000,
+        description="Neighbouring text of the same provision fills a passage up to this size.",
+    )
     abstain_below: float = Field(
         0.25,
         ge=0,

@@ -47,6 +47,42 @@ LONG_FORMS: dict[str, str] = {
     "point-of-care": "POC",
     "modular manufacture": "MM",
 }
+# Everyday words and the terms the legislation uses for them.
+PLAIN_TO_LEGAL: dict[str, str] = {
+    "drug": "medicinal product",
+    "drugs": "medicinal products",
+    "medicine": "medicinal product",
+    "medicines": "medicinal products",
+    "company": "undertaking enterprise applicant",
+    "companies": "undertakings enterprises applicants",
+    "firm": "undertaking enterprise",
+    "child": "minor paediatric",
+    "children": "minors paediatric",
+    "kids": "minors paediatric",
+    "prison": "imprisonment",
+    "jail": "imprisonment",
+    "based": "established",
+    "located": "established",
+    "paid": "payment incentives financial inducements",
+    "pay": "fee payment",
+    "cost": "fee",
+    "costs": "fees",
+    "fine": "penalty",
+    "fines": "penalties",
+    "deadline": "time limit period",
+    "doctor": "medical practitioner",
+    "doctors": "medical practitioners",
+    "start": "commencement apply",
+    "starts": "commencement apply",
+    "begin": "commencement apply",
+    "allowed": "permitted authorised",
+    "banned": "prohibited",
+    "forbidden": "prohibited",
+    # Older EU acts say "Community" where newer ones say "Union".
+    "eu": "Community",
+    "european union": "Community",
+    "hospital exemption": "non-routine basis custom-made individual medical prescription exempt",
+}
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*")
 
 
@@ -61,4 +97,7 @@ def expand_query(question: str) -> str:
     for long_form, short in LONG_FORMS.items():
         if long_form in lowered and short not in additions:
             additions.append(short)
+    for plain, legal in PLAIN_TO_LEGAL.items():
+        if re.search(rf"\b{re.escape(plain)}\b", lowered) and legal not in additions:
+            additions.append(legal)
     return f"{question} ({'; '.join(additions)})" if additions else question

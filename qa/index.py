@@ -41,6 +41,7 @@ class DocumentRecord:
     version_date: str | None = None
     pages: int | None = None
     aliases: tuple[str, ...] = ()
+    superseded_by: str | None = None
 
 
 @dataclass(frozen=True)

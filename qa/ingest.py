@@ -103,10 +103,10 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _describe(doc: Document, source: Source | None) -> tuple[Document, str, tuple[str, ...]]:
+def _describe(doc: Document, source: Source | None) -> tuple[Document, str]:
     """Prefer the sources manifest's title, URL and jurisdiction over the file's own."""
     if source is None:
-        return doc, short_title_of(doc.title), ()
+        return doc, short_title_of(doc.title)
     doc = replace(
         doc,
         title=source.title or doc.title,
@@ -115,17 +115,16 @@ def _describe(doc: Document, source: Source | None) -> tuple[Document, str, tupl
         kind=source.kind or doc.kind,
         version_date=source.version_date or doc.version_date,
     )
-    return doc, source.short_title or short_title_of(doc.title), source.aliases
+    return doc, source.short_title or short_title_of(doc.title)
 
 
 def _same_metadata(record: DocumentRecord, source: Source) -> bool:
     """Whether the manifest entry still says what sources.toml says about the document."""
-    return (record.title, record.short_title, record.url, record.jurisdiction, record.aliases) == (
-        source.title,
-        source.short_title,
-        source.url,
-        source.jurisdiction,
+    recorded = (record.title, record.short_title, record.url, record.jurisdiction)
+    listed = (source.title, source.short_title, source.url, source.jurisdiction)
+    return recorded == listed and (record.aliases, record.superseded_by) == (
         source.aliases,
+        source.superseded_by,
     )
 
 
@@ -214,7 +213,7 @@ def build_index(
                 report.unchanged.append(doc_id)
                 continue
             try:
-                doc, short_title, aliases = _describe(read_document(file), source)
+                doc, short_title = _describe(read_document(file), source)
                 doc_chunks = chunk_document(
                     doc,
                     max_chars=chunking.max_chars,
@@ -240,7 +239,8 @@ def build_index(
                 kind=doc.kind,
                 version_date=doc.version_date,
                 pages=len(doc.page_starts) or None,
-                aliases=aliases,
+                aliases=source.aliases if source else (),
+                superseded_by=source.superseded_by if source else None,
             )
             chunks.extend(doc_chunks)
 

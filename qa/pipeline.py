@@ -44,6 +44,11 @@ def weights_from(settings: Settings) -> Weights:
         definition_boost=settings.definition_boost,
         context_penalty=settings.context_penalty,
         answer_type_boost=settings.answer_type_boost,
+        superseded_penalty=settings.superseded_penalty,
+        heading_boost=settings.heading_boost,
+        pieces_per_passage=settings.pieces_per_passage,
+        sibling_margin=settings.sibling_margin,
+        passage_chars=settings.passage_chars,
     )
 
 

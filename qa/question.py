@@ -61,11 +61,32 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     ),
 }
 ANSWER_TYPE_NAMES = tuple(ANSWER_TYPES)
+# Questions about when a law applies, or what happens to offenders, are answered by
+# provisions with standard headings ("Entry into force and application", "Penalties").
+HEADING_INTENTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (
+        re.compile(
+            r"\b(?:when|date|from|since|until)\b.*\b(?:appl(?:y|ies|ication)|in force|"
+            r"commenc\w*|start\w*|begin\w*|take effect)\b",
+            re.I,
+        ),
+        re.compile(r"entry into force|\bapplication\b|commencement|transitional", re.I),
+    ),
+    (
+        re.compile(r"\b(?:penalt\w*|fines?|prison|imprison\w*|sanction\w*|offen[cs]e\w*)\b", re.I),
+        re.compile(r"penalt|offen[cs]e|sanction|infringement", re.I),
+    ),
+]
 
 
 def answer_types(question: str) -> list[str]:
     """The kinds of answer the question asks for (duration, date, quantity)."""
     return [name for name, (asks, _) in ANSWER_TYPES.items() if asks.search(question)]
+
+
+def heading_intents(question: str) -> list[re.Pattern[str]]:
+    """Heading patterns of the provisions that typically answer this kind of question."""
+    return [heading for asks, heading in HEADING_INTENTS if asks.search(question)]
 
 
 def finds_answer_type(name: str, text: str) -> bool:

@@ -21,6 +21,7 @@ from qa.question import (
     answer_types,
     defined_terms,
     finds_answer_type,
+    heading_intents,
     names_term,
 )
 from qa.references import DocumentName, References, parse_references
@@ -51,6 +52,9 @@ class Weights:
     answer_type_boost: float = 0.1  # "how long" → passages stating a duration
     pieces_per_passage: int = 3  # retrieved chunks of one provision shown as one passage
     sibling_margin: float = 0.2  # a sibling joins when it scores within this of the best
+    superseded_penalty: float = 0.1  # prefer law in force to a text it replaced
+    heading_boost: float = 0.1  # "when does it apply" → "Entry into force and application"
+    passage_chars: int = 2500  # neighbours of the same provision fill the passage up to this size
 
 
 @dataclass(frozen=True)
@@ -167,11 +171,19 @@ class Retriever:
         }
         self.chunk_titles = [titles.get(c.doc_id, set()) for c in index.chunks]
         self.context = np.array([is_context(c) for c in index.chunks], dtype=np.float32)
-        provisions: dict[tuple[str, str], int] = {}
-        self.provision_of = np.array(
-            [provisions.setdefault((c.doc_id, c.provision), len(provisions)) for c in index.chunks],
-            dtype=np.int64,
-        )
+        records = index.manifest.documents
+        superseded = {d for d, r in records.items() if r.superseded_by}
+        self.superseded = np.array([c.doc_id in superseded for c in index.chunks], np.float32)
+        # A provision is a run of consecutive chunks with the same document and provision.
+        self.members: list[list[int]] = []
+        runs = []
+        for i, c in enumerate(index.chunks):
+            previous = index.chunks[i - 1] if i else None
+            if previous is None or (previous.doc_id, previous.provision) != (c.doc_id, c.provision):
+                self.members.append([])
+            self.members[-1].append(i)
+            runs.append(len(self.members) - 1)
+        self.provision_of = np.array(runs, dtype=np.int64)
         self.has_answer_type = {
             name: np.array([finds_answer_type(name, c.text) for c in index.chunks], np.float32)
             for name in ANSWER_TYPE_NAMES
@@ -212,6 +224,7 @@ class Retriever:
                 lexical / top if top > 0 else lexical
             )
         score = score - weights.context_penalty * self.context
+        score = score - weights.superseded_penalty * self.superseded
         refs = parse_references(question, self.documents)
         score = score + structure_bonus(chunks, refs, weights)
         if weights.title_boost:
@@ -220,6 +233,9 @@ class Retriever:
             score = score + weights.definition_boost * self._definition_match(tokens)
         for name in answer_types(question) if weights.answer_type_boost else ():
             score = score + weights.answer_type_boost * self.has_answer_type[name]
+        for heading in heading_intents(question) if weights.heading_boost else ():
+            matches = [bool(heading.search(c.context)) for c in chunks]
+            score = score + weights.heading_boost * np.array(matches, dtype=np.float32)
         score = np.where(allowed, score, -np.inf)
         pool = np.argsort(-score, kind="stable")[: min(max(4 * k, 40), int(allowed.sum()))]
         groups: dict[int, list[int]] = {}
@@ -231,7 +247,7 @@ class Retriever:
                 group.append(int(i))
         passages = []
         for rank, (lead, *rest) in enumerate(list(groups.values())[:k], start=1):
-            siblings = tuple(chunks[j] for j in rest)
+            siblings = tuple(chunks[j] for j in self._with_context(lead, rest, weights))
             passages.append(
                 Passage(
                     rank=rank,
@@ -243,6 +259,22 @@ class Retriever:
                 )
             )
         return passages
+
+    def _with_context(self, lead: int, picked: list[int], weights: Weights) -> list[int]:
+        """The other pieces of the lead chunk's provision to show with it: those retrieved,
+        then its nearest neighbours, while the passage stays within `passage_chars`."""
+        members = self.members[int(self.provision_of[lead])]
+        chosen = {lead, *picked}
+        size = sum(len(self.index.chunks[i].text) for i in chosen)
+        position = members.index(lead)
+        for distance in range(1, len(members)):
+            for j in (position - distance, position + distance):
+                if 0 <= j < len(members) and members[j] not in chosen:
+                    extra = len(self.index.chunks[members[j]].text)
+                    if size + extra <= weights.passage_chars:
+                        chosen.add(members[j])
+                        size += extra
+        return sorted(chosen - {lead})
 
     def query_vector(self, question: str) -> np.ndarray:
         """The embedding of the question (the last few are cached)."""

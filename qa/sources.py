@@ -35,7 +35,7 @@ _REQUIRED = (
     "file",
     "mirrored",
 )
-_OPTIONAL = ("sha256", "download_url", "notes", "aliases")
+_OPTIONAL = ("sha256", "download_url", "notes", "aliases", "superseded_by")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -58,6 +58,7 @@ class Source:
     download_url: str | None = None
     notes: str = ""
     aliases: tuple[str, ...] = ()  # names people use for it: "ATMP Regulation", "CTR"
+    superseded_by: str | None = None  # id of the text that replaced this one
 
 
 @dataclass(frozen=True)
