@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,10 +59,16 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._model: Any = None
         self._dim = _pooling_dimension(self.path)
+        # The tokenizer is not safe to share between threads; one batch at a time.
+        self._lock = threading.Lock()
 
     @property
     def model(self) -> Any:
         """The loaded SentenceTransformer."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -86,7 +93,9 @@ class SentenceTransformerEmbedder:
 
     def word_pieces(self, word: str) -> int:
         """How many pieces the model's tokenizer cuts a word into (rare words: several)."""
-        return len(self.model.tokenizer.tokenize(word))
+        model = self.model
+        with self._lock:
+            return len(model.tokenizer.tokenize(word))
 
     def embed(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """Embed in batches, reporting the number of texts done after each batch."""
@@ -98,13 +107,15 @@ class SentenceTransformerEmbedder:
         step = self.batch_size * 4
         for start in range(0, len(order), step):
             batch = order[start : start + step]
-            vectors = self.model.encode(
-                [texts[i] for i in batch],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            model = self.model
+            with self._lock:
+                vectors = model.encode(
+                    [texts[i] for i in batch],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             out[batch] = vectors
             if progress is not None:
                 progress(len(batch))

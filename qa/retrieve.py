@@ -5,6 +5,7 @@ Explicit references in the question ("Article 15 of Regulation 1394/2007", "the 
 """
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -164,6 +165,7 @@ class Retriever:
         self.documents = document_names(index)
         self.name_words = {w.lower() for d in self.documents for a in d.aliases for w in a.split()}
         self._vectors: dict[str, np.ndarray] = {}
+        self._vectors_lock = threading.Lock()
         self.definitions = [defined_terms(c.text) for c in index.chunks]
         titles = {
             r.doc_id: set(tokenize(" ".join([r.title, r.short_title, *r.aliases])))
@@ -277,13 +279,14 @@ class Retriever:
         return sorted(chosen - {lead})
 
     def query_vector(self, question: str) -> np.ndarray:
-        """The embedding of the question (the last few are cached)."""
+        """The embedding of the question (the last few are cached; safe across threads)."""
         vector = self._vectors.get(question)
         if vector is None:
             vector = self.embedder.embed([question])[0]
-            self._vectors[question] = vector
-            if len(self._vectors) > 64:
-                self._vectors.pop(next(iter(self._vectors)))
+            with self._vectors_lock:
+                self._vectors[question] = vector
+                while len(self._vectors) > 64:
+                    self._vectors.pop(next(iter(self._vectors)))
         return vector
 
     def _title_overlap(self, tokens: set[str]) -> np.ndarray:

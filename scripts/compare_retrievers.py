@@ -25,8 +25,16 @@ NO_STRUCTURE = {
     "answer_type_boost": 0.0,
     "pieces_per_passage": 1,
 }
-COLUMNS = ["hit@1", "hit@3", "hit@5", "mrr", "doc@{k}", "abstain_unanswerable",
-           "abstain_answerable", "latency_p50_ms"]
+COLUMNS = [
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "mrr",
+    "doc@{k}",
+    "abstain_unanswerable",
+    "abstain_answerable",
+    "latency_p50_ms",
+]
 
 
 def search_only(qa: QA, weights: Weights, k: int):  # type: ignore[no-untyped-def]
@@ -42,7 +50,9 @@ def search_only(qa: QA, weights: Weights, k: int):  # type: ignore[no-untyped-de
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("files", nargs="*", type=Path, default=[REPO.parent / "shared/eval/dev.jsonl"])
+    parser.add_argument(
+        "files", nargs="*", type=Path, default=[REPO.parent / "shared/eval/dev.jsonl"]
+    )
     parser.add_argument("--k", type=int, default=5)
     args = parser.parse_args()
     items: list[EvalItem] = [item for f in args.files for item in load_items(f)]

@@ -39,12 +39,32 @@ def chunk(text: str, *, ordinal: int = 0, section: str = "Article 15(4)") -> Chu
 
 
 PASSAGES = [
-    Passage(1, 1.0, chunk("4. The holder shall keep the data for a minimum of 30 years after the "
-                          "expiry date of the product. The Commission may require longer.")),
-    Passage(2, 0.8, chunk("The hospital shall keep records linking each product to its patient.",
-                          ordinal=5, section="Article 15(2)")),
-    Passage(3, 0.5, chunk("This Regulation shall enter into force on the twentieth day.", ordinal=9,
-                          section="Article 30")),
+    Passage(
+        1,
+        1.0,
+        chunk(
+            "4. The holder shall keep the data for a minimum of 30 years after the "
+            "expiry date of the product. The Commission may require longer."
+        ),
+    ),
+    Passage(
+        2,
+        0.8,
+        chunk(
+            "The hospital shall keep records linking each product to its patient.",
+            ordinal=5,
+            section="Article 15(2)",
+        ),
+    ),
+    Passage(
+        3,
+        0.5,
+        chunk(
+            "This Regulation shall enter into force on the twentieth day.",
+            ordinal=9,
+            section="Article 30",
+        ),
+    ),
 ]
 
 
@@ -58,17 +78,25 @@ def real_embed(embedder: SentenceTransformerEmbedder):
 
 
 def test_units_split_sentences_and_join_short_list_items() -> None:
-    text = "Manipulations:\n- —cutting,\n- —grinding,\n- —shaping.\nThe Agency shall decide. It shall publish."
+    text = (
+        "Manipulations:\n- —cutting,\n- —grinding,\n- —shaping.\n"
+        "The Agency shall decide. It shall publish."
+    )
     spans = [text[a:b] for a, b in units(text)]
     assert spans[0].startswith("Manipulations:") and "—shaping." in spans[0]
     assert spans[-2:] == ["The Agency shall decide.", "It shall publish."]
 
 
 def test_clean_quote_drops_list_dashes() -> None:
-    assert clean_quote("- (a) the product name;\n- (b) the batch") == "(a) the product name; (b) the batch"
+    assert (
+        clean_quote("- (a) the product name;\n- (b) the batch")
+        == "(a) the product name; (b) the batch"
+    )
 
 
-def test_answer_quotes_are_verbatim_and_markers_name_citations(real_embed: SentenceTransformerEmbedder) -> None:
+def test_answer_quotes_are_verbatim_and_markers_name_citations(
+    real_embed: SentenceTransformerEmbedder,
+) -> None:
     question = "How long must the holder keep traceability data?"
     answer = compose_answer(
         question,
@@ -115,7 +143,9 @@ def test_check_citations_rejects_unknown_markers() -> None:
 
 
 def test_check_citations_rejects_quotes_not_in_the_passage() -> None:
-    answer = Answer("q", "It says so [1].", False, (citation(1, "It says otherwise.", "It says so."),))
+    answer = Answer(
+        "q", "It says so [1].", False, (citation(1, "It says otherwise.", "It says so."),)
+    )
     with pytest.raises(ValueError, match="not verbatim"):
         check_citations(answer)
 

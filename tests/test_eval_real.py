@@ -43,7 +43,10 @@ def run(args: list[str], settings: Settings) -> tuple[int, str]:
 
 
 def test_cli_ask_human_and_json(real_index: Settings) -> None:
-    code, out = run(["ask", "How long must a marketing authorisation holder keep ATMP traceability data?"], real_index)
+    code, out = run(
+        ["ask", "How long must a marketing authorisation holder keep ATMP traceability data?"],
+        real_index,
+    )
     assert code == 0, out
     assert "[1]" in out and "Sources:" in out and "Article 15" in out and "http" in out
     code, out = run(["ask", "Who won the 2018 FIFA World Cup?", "--json"], real_index)
@@ -52,9 +55,17 @@ def test_cli_ask_human_and_json(real_index: Settings) -> None:
 
 
 def test_cli_ask_filters(real_index: Settings) -> None:
-    code, out = run(["ask", "How long must traceability data be kept?", "--jurisdiction", "UK", "--json"], real_index)
+    code, out = run(
+        ["ask", "How long must traceability data be kept?", "--jurisdiction", "UK", "--json"],
+        real_index,
+    )
     assert code == 0
-    assert {c["doc_id"] for c in json.loads(out)["citations"]} <= {"uksi-2004-1031", "uksi-2010-1882", "uksi-2012-1916", "uksi-2025-87"}
+    assert {c["doc_id"] for c in json.loads(out)["citations"]} <= {
+        "uksi-2004-1031",
+        "uksi-2010-1882",
+        "uksi-2012-1916",
+        "uksi-2025-87",
+    }
 
 
 def test_cli_eval(real_index: Settings, tmp_path: Path) -> None:

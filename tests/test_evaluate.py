@@ -9,7 +9,10 @@ from qa.evaluate import evaluate, load_items, normalise
 
 
 def test_normalise_follows_the_scoring_rule() -> None:
-    assert normalise("‘Low-intervention clinical trial’ means") == "'low-intervention clinical trial' means"
+    assert (
+        normalise("‘Low-intervention clinical trial’ means")
+        == "'low-intervention clinical trial' means"
+    )
     assert normalise("a **90 %** reduction — for SMEs") == "a 90 % reduction - for smes"
     assert normalise("> quoted | text\n\n  here") == "quoted text here"
 
@@ -37,12 +40,38 @@ def cited(*texts: str) -> tuple[Citation, ...]:
 
 
 def test_metrics_on_a_scripted_system(tmp_path: Path) -> None:
-    items = load_items(write(tmp_path / "gold.jsonl", [
-        {"id": "a", "question": "qa", "answerable": True, "doc_id": "doc0", "section": "Article 1", "evidence": "thirty years"},
-        {"id": "b", "question": "qb", "answerable": True, "doc_id": "doc1", "section": "Article 1", "evidence": "seven days"},
-        {"id": "c", "question": "qc", "answerable": True, "doc_id": "doc9", "section": "Article 1", "evidence": "absent phrase"},
-        {"id": "u", "question": "qu", "answerable": False},
-    ]))
+    items = load_items(
+        write(
+            tmp_path / "gold.jsonl",
+            [
+                {
+                    "id": "a",
+                    "question": "qa",
+                    "answerable": True,
+                    "doc_id": "doc0",
+                    "section": "Article 1",
+                    "evidence": "thirty years",
+                },
+                {
+                    "id": "b",
+                    "question": "qb",
+                    "answerable": True,
+                    "doc_id": "doc1",
+                    "section": "Article 1",
+                    "evidence": "seven days",
+                },
+                {
+                    "id": "c",
+                    "question": "qc",
+                    "answerable": True,
+                    "doc_id": "doc9",
+                    "section": "Article 1",
+                    "evidence": "absent phrase",
+                },
+                {"id": "u", "question": "qu", "answerable": False},
+            ],
+        )
+    )
     answers = {
         "qa": Answer("qa", "", False, cited("kept for THIRTY years", "other")),
         "qb": Answer("qb", "", False, cited("other", "within seven   days")),

@@ -6,7 +6,12 @@ from qa.lexical import LexicalIndex, terms, tokenize
 
 
 def test_tokenize_stems_and_folds_spelling() -> None:
-    assert tokenize("The holder shall keep traceability data") == ["holder", "keep", "traceabl", "data"]
+    assert tokenize("The holder shall keep traceability data") == [
+        "holder",
+        "keep",
+        "traceabl",
+        "data",
+    ]
     assert tokenize("authorization") == tokenize("authorisation")
     assert tokenize("kept") == tokenize("keep")
     assert tokenize("ATMPs") == ["atmp"]
@@ -14,7 +19,11 @@ def test_tokenize_stems_and_folds_spelling() -> None:
 
 def test_terms_add_word_pairs() -> None:
     assert terms("marketing authorisation holder") == [
-        "market", "authoris", "holder", "market_authoris", "authoris_holder"
+        "market",
+        "authoris",
+        "holder",
+        "market_authoris",
+        "authoris_holder",
     ]
 
 
@@ -37,7 +46,9 @@ def test_idf_is_highest_for_unseen_words() -> None:
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    index = LexicalIndex.build(["gene therapy product", "somatic cell therapy", "tissue engineered"])
+    index = LexicalIndex.build(
+        ["gene therapy product", "somatic cell therapy", "tissue engineered"]
+    )
     index.save(tmp_path / "bm25")
     loaded = LexicalIndex.load(tmp_path / "bm25")
     query = terms("cell therapy")

@@ -50,10 +50,21 @@ def _pieces(word: str) -> int:
 
 def test_unknown_terms_are_names_and_rare_words_the_corpus_never_uses() -> None:
     known = {"price", "germani", "list", "dose", "adult", "licens", "special", "recommend"}
-    assert unknown_terms("What is the list price of Kymriah in Germany?", known=known, word_pieces=_pieces) == ["Kymriah"]
-    assert unknown_terms("Recommended dose of paracetamol for adults?", known=known, word_pieces=_pieces) == ["paracetamol"]
+    assert unknown_terms(
+        "What is the list price of Kymriah in Germany?", known=known, word_pieces=_pieces
+    ) == ["Kymriah"]
+    assert unknown_terms(
+        "Recommended dose of paracetamol for adults?", known=known, word_pieces=_pieces
+    ) == ["paracetamol"]
     # Known abbreviations, document names and negated known words are not unknown.
-    assert unknown_terms("Does the ATMP rule in the HMR cover unlicensed specials?", known=known,
-                         word_pieces=_pieces, names={"hmr"}) == []
+    assert (
+        unknown_terms(
+            "Does the ATMP rule in the HMR cover unlicensed specials?",
+            known=known,
+            word_pieces=_pieces,
+            names={"hmr"},
+        )
+        == []
+    )
     # The first word of a sentence is capitalised anyway.
     assert unknown_terms("Explain dose", known=known, word_pieces=_pieces) == []

@@ -4,7 +4,9 @@ from qa.references import DocumentName, parse_references
 
 DOCUMENTS = [
     DocumentName("32007R1394", "Regulation (EC) No 1394/2007", ("ATMP Regulation",)),
-    DocumentName("32014R0536", "Regulation (EU) No 536/2014", ("Clinical Trials Regulation", "CTR")),
+    DocumentName(
+        "32014R0536", "Regulation (EU) No 536/2014", ("Clinical Trials Regulation", "CTR")
+    ),
     DocumentName(
         "uksi-2012-1916",
         "SI 2012/1916 (Human Medicines Regulations 2012)",
@@ -18,10 +20,18 @@ DOCUMENTS = [
     [
         ("What does Article 15 of Regulation 1394/2007 require?", {"32007R1394"}, ("Article 15",)),
         ("Explain Art. 2(1)(b)", set(), ("Article 2",)),
-        ("Under regulation 17A of the HMR, who is responsible?", {"uksi-2012-1916"}, ("regulation 17A",)),
+        (
+            "Under regulation 17A of the HMR, who is responsible?",
+            {"uksi-2012-1916"},
+            ("regulation 17A",),
+        ),
         ("What is in Annex I of the ATMP Regulation?", {"32007R1394"}, ("Annex I",)),
         ("Compare Articles 3 and 4 of the CTR", {"32014R0536"}, ("Article 3", "Article 4")),
-        ("paragraph 10 of Schedule 6 to the Human Medicines Regulations 2012", {"uksi-2012-1916"}, ("Schedule 6",)),
+        (
+            "paragraph 10 of Schedule 6 to the Human Medicines Regulations 2012",
+            {"uksi-2012-1916"},
+            ("Schedule 6",),
+        ),
         ("What does recital 6 say?", set(), ("Recital 6",)),
         ("What does the ctr say?", set(), ()),  # short aliases match only as written
         ("How long must data be kept?", set(), ()),

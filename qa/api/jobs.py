@@ -1,0 +1,128 @@
+"""Background ingests: one at a time, in a worker thread, while queries keep being answered.
+
+A finished ingest publishes the new index and the service switches to it (`QA.reload`);
+a failed one leaves the current index in place.
+"""
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from qa.api.errors import NotFoundError
+from qa.embed import Embedder, ProgressFn
+from qa.errors import QAError
+from qa.ingest import IngestReport
+from qa.pipeline import QA, ingest
+
+log = logging.getLogger(__name__)
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+KEEP_JOBS = 100
+# Share of the progress bar for each stage: reading and chunking, embedding, loading.
+EMBED_START, EMBED_END = 0.1, 0.9
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ingest request and where it stands."""
+
+    job_id: str
+    created_at: str
+    state: JobState = "queued"
+    progress: float = 0.0
+    message: str = "Waiting for the worker."
+    started_at: str | None = None
+    finished_at: str | None = None
+    report: IngestReport = field(default_factory=IngestReport)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class IngestJobs:
+    """Runs ingests of the corpus one after another and remembers the recent ones."""
+
+    def __init__(self, qa: QA, *, embedder: Embedder) -> None:
+        self.qa = qa
+        self.embedder = embedder  # not the one queries use: see qa.api.service
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+
+    def submit(self) -> Job:
+        """Queue an ingest; a request while one is still queued joins that one."""
+        with self._lock:
+            waiting = next((j for j in self._jobs.values() if j.state == "queued"), None)
+            if waiting is not None:
+                return waiting
+            job = Job(job_id=uuid.uuid4().hex[:12], created_at=_now())
+            self._jobs[job.job_id] = job
+            for old in list(self._jobs)[:-KEEP_JOBS]:
+                del self._jobs[old]
+        self._worker.submit(self._run, job.job_id)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """A job by id."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(
+                f"No ingest job has id {job_id!r} (jobs are kept until the server restarts); "
+                "start one with POST /ingest."
+            )
+        return job
+
+    def shutdown(self) -> None:
+        """Stop taking work; a running ingest finishes in the background (it is crash-safe)."""
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+
+    def _run(self, job_id: str) -> None:
+        self._update(job_id, state="running", started_at=_now(), message="Reading documents.")
+        try:
+            report = ingest(
+                self.qa.settings,
+                embedder=self.embedder,
+                on_embed_start=self._progress_for(job_id),
+            )
+            self._update(job_id, progress=EMBED_END, message="Loading the new index.")
+            self.qa.reload()
+        except QAError as ex:
+            self._finish(job_id, "failed", str(ex))
+        except Exception as ex:  # a bug must not kill the worker; the index is untouched
+            log.exception("ingest job %s failed", job_id)
+            self._finish(job_id, "failed", f"Ingest failed unexpectedly ({ex}); see the log.")
+        else:
+            self._finish(job_id, "succeeded", report.summary(), progress=1.0, report=report)
+
+    def _finish(self, job_id: str, state: JobState, message: str, **changes: Any) -> None:
+        self._update(job_id, state=state, message=message, finished_at=_now(), **changes)
+
+    def _progress_for(self, job_id: str) -> Callable[[int], ProgressFn]:
+        def on_embed_start(total: int) -> ProgressFn:
+            done = 0
+
+            def progress(count: int) -> None:
+                nonlocal done
+                done += count
+                share = EMBED_START + (EMBED_END - EMBED_START) * done / max(total, 1)
+                self._update(
+                    job_id,
+                    progress=round(share, 3),
+                    message=f"Embedded {done} of {total} passages.",
+                )
+
+            self._update(job_id, progress=EMBED_START, message=f"Embedding {total} passages.")
+            return progress
+
+        return on_embed_start

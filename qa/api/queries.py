@@ -1,0 +1,96 @@
+"""Read endpoints: ask, search, browse documents and passages, liveness and readiness."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from qa import __version__
+from qa.api.deps import QADep
+from qa.api.library import document_chunks, document_record, passage_with_neighbours
+from qa.api.schemas import (
+    AskRequest,
+    AskResponse,
+    DocumentDetail,
+    DocumentsResponse,
+    HealthOut,
+    Jurisdiction,
+    PassageDetail,
+    Question,
+    ReadyOut,
+    SearchResponse,
+    answer_out,
+    chunk_out,
+    document_detail,
+    document_out,
+    passage_out,
+)
+from qa.retrieve import Filters
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["service"])
+def health() -> HealthOut:
+    """Liveness: the process answers."""
+    return HealthOut(version=__version__)
+
+
+@router.get("/ready", tags=["service"], responses={503: {"description": "Index not loaded"}})
+def ready(qa: QADep) -> ReadyOut:
+    """Readiness: the index is loaded; what it holds and when it was built."""
+    manifest = qa.index.manifest
+    return ReadyOut(
+        documents=len(manifest.documents),
+        chunks=manifest.chunk_count,
+        model=manifest.model,
+        built_at=manifest.built_at,
+    )
+
+
+@router.post("/ask", tags=["answers"])
+def ask(body: AskRequest, qa: QADep) -> AskResponse:
+    """Answer a question from the indexed documents, with citations, or abstain."""
+    filters = body.filters.to_filters() if body.filters else None
+    return answer_out(qa.ask(body.question, top_k=body.top_k, filters=filters))
+
+
+@router.get("/search", tags=["answers"])
+def search(
+    qa: QADep,
+    q: Annotated[Question, Query(description="Query text")],
+    k: Annotated[int, Query(ge=1, le=50, description="Number of passages")] = 5,
+    jurisdiction: Annotated[list[Jurisdiction], Query(description="Only these")] = [],  # noqa: B006
+    doc_id: Annotated[list[str], Query(description="Only these documents")] = [],  # noqa: B006
+) -> SearchResponse:
+    """Passages that best match `q`, best first (no answer composed)."""
+    filters = Filters(jurisdictions=frozenset(jurisdiction), doc_ids=frozenset(doc_id))
+    return SearchResponse(results=[passage_out(p) for p in qa.search(q, k=k, filters=filters)])
+
+
+@router.get("/documents", tags=["documents"])
+def list_documents(qa: QADep) -> DocumentsResponse:
+    """Every indexed document."""
+    records = qa.index.manifest.documents.values()
+    return DocumentsResponse(documents=[document_out(r) for r in records])
+
+
+@router.get("/documents/{doc_id}", tags=["documents"], responses={404: {"description": "Unknown"}})
+def get_document(qa: QADep, doc_id: str) -> DocumentDetail:
+    """A document's metadata and its sections in reading order."""
+    index = qa.index
+    return document_detail(document_record(index, doc_id), document_chunks(index, doc_id))
+
+
+@router.get("/passages/{chunk_id}", tags=["documents"], responses={404: {"description": "Unknown"}})
+def get_passage(
+    qa: QADep,
+    chunk_id: Annotated[str, Path(description="A chunk_id from /ask, /search or /documents")],
+    around: Annotated[int, Query(ge=0, le=5, description="Neighbours on each side")] = 1,
+) -> PassageDetail:
+    """A passage with its neighbours in the same document, for showing a citation."""
+    chunk, before, after = passage_with_neighbours(qa.index, chunk_id, around=around)
+    return PassageDetail(
+        passage=chunk_out(chunk),
+        before=[chunk_out(c) for c in before],
+        after=[chunk_out(c) for c in after],
+    )

@@ -1,0 +1,255 @@
+"""HTTP request and response bodies (pydantic lives here, at the edge) and their converters."""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from qa.answer import Answer, Citation
+from qa.chunking import Chunk
+from qa.index import DocumentRecord
+from qa.retrieve import Filters, Passage
+
+Jurisdiction = Literal["EU", "UK"]
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class FiltersIn(BaseModel):
+    """Restrict retrieval to jurisdictions and/or documents (empty lists: no restriction)."""
+
+    jurisdiction: list[Jurisdiction] = Field(default_factory=list, examples=[["EU"]])
+    doc_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100, examples=[["32007R1394"]]
+    )
+
+    def to_filters(self) -> Filters:
+        """The retrieval form of the filters."""
+        return Filters(jurisdictions=frozenset(self.jurisdiction), doc_ids=frozenset(self.doc_ids))
+
+
+class AskRequest(BaseModel):
+    """A question, how many passages to consider, and optional filters."""
+
+    question: Question = Field(examples=["How long must traceability data be kept?"])
+    top_k: int = Field(5, ge=1, le=20, description="Passages to retrieve and cite from.")
+    filters: FiltersIn | None = None
+
+
+class CitationOut(BaseModel):
+    """A passage behind the answer; `quote` is the verbatim sentence(s) it contributed."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    short_title: str
+    section: str
+    page: int | None
+    url: str | None
+    quote: str
+    text: str
+    score: float
+
+
+class AskResponse(BaseModel):
+    """An answer with `[n]` markers pointing into `citations`, or an abstention."""
+
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    related: list[CitationOut]
+    took_ms: float
+
+
+class PassageOut(BaseModel):
+    """A retrieved passage with its citation fields."""
+
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    page: int | None
+    url: str | None
+    text: str
+
+
+class SearchResponse(BaseModel):
+    """Passages for a query, best first."""
+
+    results: list[PassageOut]
+
+
+class DocumentOut(BaseModel):
+    """An indexed document."""
+
+    doc_id: str
+    title: str
+    short_title: str
+    jurisdiction: str | None
+    kind: str | None
+    version_date: str | None
+    url: str | None
+    chunks: int
+    pages: int | None
+    file_name: str
+
+
+class DocumentsResponse(BaseModel):
+    """Every indexed document, by id."""
+
+    documents: list[DocumentOut]
+
+
+class SectionOut(BaseModel):
+    """One passage of a document in reading order: where it sits and how to fetch it."""
+
+    chunk_id: str
+    section: str
+    heading: str
+    heading_path: list[str]
+    page: int | None
+
+
+class DocumentDetail(DocumentOut):
+    """A document with its sections in reading order."""
+
+    sections: list[SectionOut]
+
+
+class ChunkOut(BaseModel):
+    """A passage with everything needed to show and cite it."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    short_title: str
+    jurisdiction: str | None
+    section: str
+    heading: str
+    heading_path: list[str]
+    page: int | None
+    page_end: int | None
+    url: str | None
+    ordinal: int
+    text: str
+
+
+class PassageDetail(BaseModel):
+    """A passage with its neighbours in the same document (`before` ends next to it)."""
+
+    passage: ChunkOut
+    before: list[ChunkOut]
+    after: list[ChunkOut]
+
+
+class HealthOut(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ReadyOut(BaseModel):
+    """The loaded index."""
+
+    status: Literal["ready"] = "ready"
+    documents: int
+    chunks: int
+    model: str
+    built_at: str
+
+
+def passage_out(passage: Passage) -> PassageOut:
+    """The public form of a passage."""
+    c = passage.chunk
+    return PassageOut(
+        rank=passage.rank,
+        score=round(passage.score, 4),
+        chunk_id=c.chunk_id,
+        doc_id=c.doc_id,
+        title=c.title,
+        section=c.section,
+        page=c.page,
+        url=c.url,
+        text=c.text,
+    )
+
+
+def citation_out(citation: Citation) -> CitationOut:
+    """The public form of a citation."""
+    return CitationOut(
+        n=citation.n,
+        chunk_id=citation.chunk_id,
+        doc_id=citation.doc_id,
+        title=citation.title,
+        short_title=citation.short_title,
+        section=citation.section,
+        page=citation.page,
+        url=citation.url,
+        quote=citation.quote,
+        text=citation.text,
+        score=citation.score,
+    )
+
+
+def answer_out(answer: Answer) -> AskResponse:
+    """The public form of an answer."""
+    return AskResponse(
+        answer=answer.text,
+        abstained=answer.abstained,
+        citations=[citation_out(c) for c in answer.citations],
+        related=[citation_out(c) for c in answer.related],
+        took_ms=answer.took_ms,
+    )
+
+
+def document_out(record: DocumentRecord) -> DocumentOut:
+    """The public form of a manifest entry (the file name, never the server's path)."""
+    return DocumentOut(
+        doc_id=record.doc_id,
+        title=record.title,
+        short_title=record.short_title,
+        jurisdiction=record.jurisdiction,
+        kind=record.kind,
+        version_date=record.version_date,
+        url=record.url,
+        chunks=record.chunks,
+        pages=record.pages,
+        file_name=Path(record.source_path).name,
+    )
+
+
+def document_detail(record: DocumentRecord, chunks: list[Chunk]) -> DocumentDetail:
+    """A document with its passages' places, in reading order."""
+    sections = [
+        SectionOut(
+            chunk_id=c.chunk_id,
+            section=c.section,
+            heading=c.heading,
+            heading_path=list(c.heading_path),
+            page=c.page,
+        )
+        for c in chunks
+    ]
+    return DocumentDetail(**document_out(record).model_dump(), sections=sections)
+
+
+def chunk_out(chunk: Chunk) -> ChunkOut:
+    """The public form of a chunk."""
+    return ChunkOut(
+        chunk_id=chunk.chunk_id,
+        doc_id=chunk.doc_id,
+        title=chunk.title,
+        short_title=chunk.short_title,
+        jurisdiction=chunk.jurisdiction,
+        section=chunk.section,
+        heading=chunk.heading,
+        heading_path=list(chunk.heading_path),
+        page=chunk.page,
+        page_end=chunk.page_end,
+        url=chunk.url,
+        ordinal=chunk.ordinal,
+        text=chunk.text,
+    )
