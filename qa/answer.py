@@ -21,6 +21,7 @@ CANNOT_ANSWER = (
 MARKER = re.compile(r"\[(\d+)\]")
 UNIT_BREAK = re.compile(r"(?<=[.;:!?])\s+(?=[A-Z(‘“\"0-9—-])|\n")
 LIST_PREFIX = re.compile(r"^\s*-\s+")
+LABEL = re.compile(r"-?\s*\(?\w{1,4}[.)]")  # "4." or "(a)" alone: it belongs to what follows
 MAX_UNIT_CHARS = 400
 EMBED_CHARS = 200
 
@@ -71,8 +72,9 @@ def units(text: str) -> list[tuple[int, int]]:
         start = m.end()
     merged: list[tuple[int, int]] = []
     for previous, span in zip([None, *spans], spans, strict=False):
+        label_only = previous is not None and LABEL.fullmatch(text[previous[0] : previous[1]])
         joinable = previous is not None and _short(text, previous) and _short(text, span)
-        if joinable and span[1] - merged[-1][0] <= MAX_UNIT_CHARS:
+        if label_only or (joinable and span[1] - merged[-1][0] <= MAX_UNIT_CHARS):
             merged[-1] = (merged[-1][0], span[1])
         else:
             merged.append(span)
@@ -98,15 +100,17 @@ def _overlap(question_terms: set[str], text: str, idf: Callable[[str], float]) -
 
 
 def citation_for(n: int, passage: Passage, quote: str) -> Citation:
-    """The public form of a cited passage."""
+    """The public form of a cited passage, pinpointed to the piece the quote comes from."""
     c = passage.chunk
+    first = quote.split(" … ")[0]
+    quoted = next((p for p in passage.pieces if first and first in p.text), None)
     return Citation(
         n=n,
         chunk_id=c.chunk_id,
         doc_id=c.doc_id,
         title=c.title,
         short_title=c.short_title,
-        section=passage.section,
+        section=quoted.section if quoted else passage.section,
         page=min((p.page for p in passage.pieces if p.page is not None), default=None),
         url=c.url,
         quote=quote,
