@@ -41,6 +41,21 @@ ABBREVIATIONS: dict[str, str] = {
     "SPC": "supplementary protection certificate",
     "COMP": "Committee for Orphan Medicinal Products",
 }
+# Field terms the texts never use, and the words they use instead.
+FIELD_TERMS: dict[str, str] = {
+    "car-t": "somatic cell therapy gene therapy medicinal product genetically modified cells",
+    "crispr": "gene therapy medicinal product recombinant nucleic acid",
+    "gene editing": "gene therapy medicinal product recombinant nucleic acid",
+    "gene-edited": "gene therapy medicinal product recombinant nucleic acid",
+    "brexit": "exit from the European Union IP completion day Great Britain",
+    "biosimilar": "similar biological medicinal product",
+    "biosimilars": "similar biological medicinal products",
+    "eudralex": "good manufacturing practice guidelines",
+    "stem cell": "somatic cell therapy tissue engineered product cells",
+    "stem cells": "somatic cell therapy tissue engineered product cells",
+    "off-label": "outside the terms of the marketing authorisation",
+    "compassionate use": "compassionate use named patient",
+}
 # Long forms the texts themselves abbreviate.
 LONG_FORMS: dict[str, str] = {
     "point of care": "POC",
@@ -97,7 +112,7 @@ def expand_query(question: str) -> str:
     for long_form, short in LONG_FORMS.items():
         if long_form in lowered and short not in additions:
             additions.append(short)
-    for plain, legal in PLAIN_TO_LEGAL.items():
+    for plain, legal in (*PLAIN_TO_LEGAL.items(), *FIELD_TERMS.items()):
         if re.search(rf"\b{re.escape(plain)}\b", lowered) and legal not in additions:
             additions.append(legal)
     return f"{question} ({'; '.join(additions)})" if additions else question

@@ -7,7 +7,7 @@ duration, a "what is X" question prefers the passage that defines X.
 import re
 from collections.abc import Callable, Collection
 
-from qa.glossary import ABBREVIATIONS
+from qa.glossary import ABBREVIATIONS, FIELD_TERMS
 from qa.lexical import tokenize
 
 WORD = re.compile(r"\b[A-Za-z][\w-]*\b")
@@ -131,7 +131,8 @@ def unknown_terms(
         stems = tokenize(word)
         if not stems or any(s in known for s in stems):
             continue
-        if word in ABBREVIATIONS or word.rstrip("s") in ABBREVIATIONS or word.lower() in names:
+        known_name = word.lower() in names or word.lower() in FIELD_TERMS
+        if word in ABBREVIATIONS or word.rstrip("s") in ABBREVIATIONS or known_name:
             continue
         lowered = word.lower()
         if any(
