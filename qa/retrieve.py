@@ -47,7 +47,7 @@ class Weights:
     document_boost: float = 0.1
     provision_boost: float = 0.3
     jurisdiction_boost: float = 0.03
-    title_boost: float = 0.05
+    title_boost: float = 0.15
     definition_boost: float = 0.2
     context_penalty: float = 0.1  # recitals, preambles, explanatory notes: context, not rules
     answer_type_boost: float = 0.1  # "how long" → passages stating a duration
