@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+LLAMA_WHEEL ?= ../shared/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
 
 .PHONY: install corpus index run test lint clean
 
@@ -14,6 +15,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=25.1"
+	# The prebuilt llama.cpp wheel; from PyPI it compiles for 5–13 minutes.
+	$(BIN)/pip install --quiet "$(LLAMA_WHEEL)[server]"
 	$(BIN)/pip install --quiet "torch==2.13.0" -e . --group dev
 	touch $@
 

@@ -225,10 +225,13 @@ def ask(
     )
     if as_json:
         data = asdict(answer)
-        data.pop("notes", None)
+        notes = data.pop("notes", {})
+        data.update({k: notes[k] for k in ("generator", "generator_error") if k in notes})
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     click.echo(answer.text + "\n")
+    if error := answer.notes.get("generator_error"):
+        click.echo(f"Note: {error}", err=True)
     sources = answer.related if answer.abstained else answer.citations
     click.echo(click.style("Related passages:" if answer.abstained else "Sources:", bold=True))
     for c in sources:
@@ -327,8 +330,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from qa.api import create_app
+    from qa.api.service import SerialQA
     from qa.index import read_manifest
 
     settings = _settings(ctx)
     read_manifest(settings.index_dir)  # fail fast, with the fix, before loading the model
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    # Load the index here, not in the app's startup, so a damaged index is one line naming the
+    # file and the fix (and exit code 1) rather than uvicorn's traceback.
+    service = SerialQA.from_settings(settings)
+    uvicorn.run(
+        create_app(settings, qa=service), host=host or settings.host, port=port or settings.port
+    )

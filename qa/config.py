@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         0.03, ge=0, le=10, description="Added to passages of a jurisdiction the question names."
     )
     title_boost: float = Field(
-        0.05, ge=0, le=10, description="Weight of the question's overlap with a document's title."
+        0.15, ge=0, le=10, description="Weight of the question's overlap with a document's title."
     )
     definition_boost: float = Field(
         0.2,
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         description="Neighbouring text of the same provision fills a passage up to this size.",
     )
     abstain_below: float = Field(
-        0.25,
+        0.3,
         ge=0,
         le=2,
         description="Abstain when the evidence (best passage's cosine + half its share of the "
@@ -131,6 +131,46 @@ class Settings(BaseSettings):
     download_timeout_s: float = Field(
         20.0, gt=0, le=600, description="Timeout for each official-URL download."
     )
+
+    llm_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="Base URL of an OpenAI-compatible chat API, ending in /v1 (Ollama, vLLM, "
+        "llama.cpp server, a cloud API). Unset: answers are extractive, no model is called.",
+    )
+    llm_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Model name sent to the chat API; required with QA_LLM_BASE_URL.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="Bearer token for the chat API, if it needs one."
+    )
+    llm_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="Seconds the whole generated answer may take; slower → extractive answer.",
+    )
+    llm_max_tokens: int = Field(
+        512, ge=16, le=8192, description="Most tokens the model may generate per answer."
+    )
+    llm_passage_chars: int = Field(
+        1000,
+        ge=200,
+        le=20000,
+        description="Characters of each passage put in the prompt (around its best sentence).",
+    )
+
+    @model_validator(mode="after")
+    def _check_llm(self) -> "Settings":
+        if self.llm_base_url and not self.llm_model:
+            raise ValueError(
+                "QA_LLM_BASE_URL is set but QA_LLM_MODEL is not; set it to the model to use "
+                "(e.g. llama3.2 for Ollama)."
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_chunk_sizes(self) -> "Settings":

@@ -8,9 +8,10 @@ mid-build leaves the previous index in place and loadable.
 
 import json
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,32 +130,49 @@ class Index:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, index_dir: Path) -> Path:
-        """Write a new build under `index_dir/builds/` and publish it atomically; returns it."""
+        """Write a new build under `index_dir/builds/` and publish it atomically; returns it.
+
+        Every file is written with Python's I/O and fsynced, so a full disk or a write error
+        raises `OSError` (FAISS's own writer can drop the error a full disk reports when it
+        closes the file); a failed build is removed and the published one stays in place.
+        """
         import faiss
 
         builds = index_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
         tmp = builds / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
-        faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as out:
-            for chunk in self.chunks:
-                out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
-        (tmp / "manifest.json").write_text(
-            json.dumps(self.manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        self.lexical.save(tmp / "bm25")
-        for name in ("vectors.faiss", "chunks.jsonl", "manifest.json"):
-            _fsync(tmp / name)
-        final = (
-            builds
-            / f"{self.manifest.built_at.replace(':', '').replace('-', '')}-{uuid.uuid4().hex[:6]}"
-        )
-        os.rename(tmp, final)
-        _fsync(builds)
+        stamp = self.manifest.built_at.replace(":", "").replace("-", "")
+        final = builds / f"{stamp}-{uuid.uuid4().hex[:6]}"
+        try:
+            _write_file(tmp / "vectors.faiss", [faiss.serialize_index(self.faiss).tobytes()])
+            _write_file(
+                tmp / "chunks.jsonl",
+                (
+                    (json.dumps(asdict(chunk), ensure_ascii=False) + "\n").encode()
+                    for chunk in self.chunks
+                ),
+            )
+            manifest = json.dumps(self.manifest.to_json(), indent=2, ensure_ascii=False)
+            _write_file(tmp / "manifest.json", [manifest.encode()])
+            self.lexical.save(tmp / "bm25")
+            for path in (tmp / "bm25").iterdir():
+                _fsync(path)
+            _fsync(tmp / "bm25")
+            _fsync(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets its space back
+            raise
         link = index_dir / f".current-{uuid.uuid4().hex}"
-        os.symlink(Path("builds") / final.name, link)
-        os.replace(link, index_dir / "current")  # the atomic switch
+        try:
+            _fsync(builds)
+            os.symlink(Path("builds") / final.name, link)
+            os.replace(link, index_dir / "current")  # the atomic switch
+        except BaseException:
+            link.unlink(missing_ok=True)
+            shutil.rmtree(final, ignore_errors=True)
+            raise
         _fsync(index_dir)
         remove_stale_builds(index_dir)
         self.path = final
@@ -162,15 +180,26 @@ class Index:
 
     @classmethod
     def load(cls, index_dir: Path, *, model: str | None = None, dim: int | None = None) -> "Index":
-        """Load the published index; refuse one that is missing, damaged or built differently."""
-        current = index_dir / "current"
-        manifest_path = current / "manifest.json"
-        if not manifest_path.exists():
-            raise IndexNotFoundError(
-                f"No index at {index_dir}/; build it with `atmp-qa ingest` "
-                "(after `atmp-qa corpus fetch`)."
-            )
-        manifest = read_manifest(index_dir)
+        """Load the published index; refuse one that is missing, damaged or built differently.
+
+        The build `current` points to is resolved once, so every file comes from the same
+        build; if an ingest publishes another (and removes this one) mid-read, the new one is
+        read instead.
+        """
+        for _ in range(LOAD_ATTEMPTS - 1):
+            build = _published_build(index_dir)
+            try:
+                return cls._load_build(index_dir, build, model=model, dim=dim)
+            except (IndexMismatchError, IndexNotFoundError):
+                if _published_build(index_dir) == build:
+                    raise  # nothing moved underneath: the index itself is at fault
+        return cls._load_build(index_dir, _published_build(index_dir), model=model, dim=dim)
+
+    @classmethod
+    def _load_build(
+        cls, index_dir: Path, build: Path, *, model: str | None, dim: int | None
+    ) -> "Index":
+        manifest = _read_manifest_file(index_dir, build / "manifest.json")
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"Index at {index_dir}/ has format {manifest.format_version}, this version reads "
@@ -186,35 +215,57 @@ class Index:
                 f"Index at {index_dir}/ has {manifest.dim}-dimensional vectors but the model "
                 f"gives {dim}; {REBUILD_HINT}."
             )
+        current = index_dir / "current"
         chunks_path, vectors_path = current / "chunks.jsonl", current / "vectors.faiss"
         try:
-            with open(chunks_path, encoding="utf-8") as lines:
+            with open(build / "chunks.jsonl", encoding="utf-8") as lines:
                 chunks = [_chunk_from_json(json.loads(line)) for line in lines if line.strip()]
-        except (OSError, ValueError, TypeError, KeyError) as ex:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as ex:
             raise IndexMismatchError(
-                f"Index file {chunks_path} is unreadable or corrupt ({ex}); {REBUILD_HINT}."
+                f"Index file {chunks_path} is unreadable or corrupt ({_reason(ex)}); "
+                f"{REBUILD_HINT}."
             ) from None
-        vectors = _read_vectors(vectors_path, manifest.dim)
-        if len(chunks) != len(vectors) or len(chunks) != manifest.chunk_count:
+        if len(chunks) != manifest.chunk_count:
             raise IndexMismatchError(
-                f"Index at {index_dir}/ is inconsistent ({len(chunks)} chunks, {len(vectors)} "
-                f"vectors, manifest says {manifest.chunk_count}); {REBUILD_HINT}."
+                f"Index file {chunks_path} holds {len(chunks)} passages but the manifest says "
+                f"{manifest.chunk_count}; {REBUILD_HINT}."
+            )
+        vectors = _read_vectors(build / "vectors.faiss", vectors_path, manifest.dim)
+        if len(vectors) != len(chunks):
+            raise IndexMismatchError(
+                f"Index file {vectors_path} holds {len(vectors)} vectors for {len(chunks)} "
+                f"passages; {REBUILD_HINT}."
             )
         try:
-            lexical = LexicalIndex.load(current / "bm25")
-        except (OSError, ValueError, KeyError, TypeError) as ex:
+            lexical = LexicalIndex.load(build / "bm25")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as ex:
             raise IndexMismatchError(
-                f"Index files in {current / 'bm25'} are unreadable or corrupt ({ex}); "
+                f"Index files in {current / 'bm25'} are unreadable or corrupt ({_reason(ex)}); "
                 f"{REBUILD_HINT}."
             ) from None
         if lexical.size != len(chunks):
             raise IndexMismatchError(
-                f"Index at {index_dir}/ has {lexical.size} BM25 rows for {len(chunks)} chunks; "
-                f"{REBUILD_HINT}."
+                f"Index files in {current / 'bm25'} have {lexical.size} rows for {len(chunks)} "
+                f"passages; {REBUILD_HINT}."
             )
         index = cls(manifest, chunks, vectors, lexical=lexical)
-        index.path = current.resolve()
+        index.path = build
         return index
+
+
+LOAD_ATTEMPTS = 3
+
+
+def _published_build(index_dir: Path) -> Path:
+    """The build folder `index_dir/current` points to; `IndexNotFoundError` when there is none."""
+    current = index_dir / "current"
+    build = current.resolve()
+    if not (build / "manifest.json").exists():
+        raise IndexNotFoundError(
+            f"No index at {index_dir}/; build it with `atmp-qa ingest` "
+            "(after `atmp-qa corpus fetch`)."
+        )
+    return build
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -222,15 +273,53 @@ def read_manifest(index_dir: Path) -> Manifest:
     path = index_dir / "current" / "manifest.json"
     if not path.exists():
         raise IndexNotFoundError(f"No index at {index_dir}/; build it with `atmp-qa ingest`.")
+    return _read_manifest_file(index_dir, path)
+
+
+MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "dim": int,
+    "chunker_version": str,
+    "chunk_max_chars": int,
+    "chunk_min_chars": int,
+    "built_at": str,
+    "build_seconds": (int, float),
+    "chunk_count": int,
+    "format_version": int,
+}
+
+
+def _read_manifest_file(index_dir: Path, path: Path) -> Manifest:
+    shown = index_dir / "current" / "manifest.json"
     try:
-        return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError) as ex:
+        manifest = Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as ex:
         raise IndexMismatchError(
-            f"Index file {path} is unreadable or corrupt ({ex}); {REBUILD_HINT}."
+            f"Index file {shown} is unreadable or corrupt ({_reason(ex)}); {REBUILD_HINT}."
         ) from None
+    for name, kind in MANIFEST_TYPES.items():
+        value = getattr(manifest, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise IndexMismatchError(
+                f"Index file {shown} is corrupt ({name} is {value!r}); {REBUILD_HINT}."
+            )
+    if manifest.dim <= 0 or manifest.chunk_count < 0:
+        raise IndexMismatchError(
+            f"Index file {shown} is corrupt (dim {manifest.dim}, {manifest.chunk_count} "
+            f"passages); {REBUILD_HINT}."
+        )
+    return manifest
 
 
-def _read_vectors(path: Path, dim: int) -> np.ndarray:
+def _reason(ex: BaseException) -> str:
+    """An exception's message on one short line, without a C++ library's source location."""
+    text = " ".join(str(ex).split()) or type(ex).__name__
+    text = re.sub(r"^Error in .*? at \S+:\d+: (?:Error: '.*?' failed: )?", "", text)
+    text = text.split(". If ")[0]  # numpy's "… If you trust the file …" advice
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def _read_vectors(path: Path, shown: Path, dim: int) -> np.ndarray:
     import faiss
 
     try:
@@ -238,10 +327,9 @@ def _read_vectors(path: Path, dim: int) -> np.ndarray:
         if stored.d != dim:
             raise ValueError(f"vectors have {stored.d} dimensions, manifest says {dim}")
         return np.asarray(stored.reconstruct_n(0, stored.ntotal), dtype=np.float32).reshape(-1, dim)
-    except (RuntimeError, ValueError, OSError) as ex:
-        reason = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    except (RuntimeError, ValueError, OSError, MemoryError) as ex:
         raise IndexMismatchError(
-            f"Index file {path} is unreadable or corrupt ({reason}); {REBUILD_HINT}."
+            f"Index file {shown} is unreadable or corrupt ({_reason(ex)}); {REBUILD_HINT}."
         ) from None
 
 
@@ -254,6 +342,15 @@ def remove_stale_builds(index_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
     for leftover in index_dir.glob(".current-*"):
         leftover.unlink(missing_ok=True)
+
+
+def _write_file(path: Path, parts: Iterable[bytes]) -> None:
+    """Write `parts` to a new file and fsync it; a short write or full disk raises OSError."""
+    with open(path, "wb") as out:
+        for part in parts:
+            out.write(part)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _fsync(path: Path) -> None:

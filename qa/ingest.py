@@ -87,9 +87,15 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
 @contextmanager
 def ingest_lock(index_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the index directory; a second ingest fails at once."""
-    index_dir.mkdir(parents=True, exist_ok=True)
     lock_path = index_dir / ".ingest.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as ex:
+        raise IngestError(
+            f"Cannot create the ingest lock {lock_path} ({ex.strerror or ex}); make {index_dir}/ "
+            "a writable folder or set QA_INDEX_DIR to one. The previous index is unchanged."
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

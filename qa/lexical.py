@@ -1,6 +1,7 @@
 """Lexical (BM25) scoring over the same chunks as the vectors, built and saved with the index."""
 
 import json
+import logging
 import math
 import re
 from collections import Counter
@@ -182,6 +183,13 @@ IRREGULAR = {
 }
 
 
+def _bm25s() -> Any:
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
+    return bm25s
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     import Stemmer
@@ -220,8 +228,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.4) -> "LexicalIndex":
         """Index texts (one per chunk, in index order)."""
-        import bm25s
-
+        bm25s = _bm25s()
         tokens = [terms(t) or ["\u2205"] for t in texts]
         bm25 = bm25s.BM25(k1=k1, b=b)
         bm25.index(tokens, show_progress=False)
@@ -251,8 +258,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, directory: Path) -> "LexicalIndex":
         """Read what `save` wrote; raises OSError/ValueError on missing or damaged files."""
-        import bm25s
-
+        bm25s = _bm25s()
         data = json.loads((directory / "document_frequency.json").read_text())
         bm25 = bm25s.BM25.load(str(directory), show_progress=False)
         return cls(bm25, {str(k): int(v) for k, v in data["frequency"].items()}, int(data["size"]))

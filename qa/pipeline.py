@@ -10,6 +10,7 @@ from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
 from qa.errors import SourceError
+from qa.generate import AnswerStream, ChatModel, generate_answer
 from qa.index import Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
 from qa.question import unknown_terms
@@ -52,6 +53,20 @@ def weights_from(settings: Settings) -> Weights:
     )
 
 
+def load_chat_model(settings: Settings) -> ChatModel | None:
+    """The configured OpenAI-compatible model, or None when answers stay extractive."""
+    if not settings.llm_base_url or not settings.llm_model:
+        return None
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return ChatModel(
+        settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=key,
+        timeout_s=settings.llm_timeout_s,
+        max_tokens=settings.llm_max_tokens,
+    )
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path] | None = None,
@@ -85,6 +100,7 @@ class QA:
         self._retriever = Retriever(index, embedder)
         self._lock = threading.Lock()
         self.weights = weights_from(settings)
+        self.chat_model = load_chat_model(settings)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder: Embedder | None = None) -> "QA":
@@ -120,14 +136,50 @@ class QA:
         )
 
     def warm_up(self) -> None:
-        """Run one query end to end so the first real request is not slow."""
-        self.ask("How long must traceability data be kept?")
+        """Run one query end to end so the first real request is not slow (no model call)."""
+        self.prepare("How long must traceability data be kept?")
         self.embedder.word_pieces("warm-up")
 
     def ask(
         self, question: str, *, top_k: int | None = None, filters: Filters | None = None
     ) -> Answer:
-        """Answer from the indexed documents with checked citations, or abstain."""
+        """Answer from the indexed documents with checked citations, or abstain.
+
+        With a chat model configured, the answer is generated from the passages (the extractive
+        answer when the model fails or cites nothing); abstentions never call the model.
+        """
+        started = time.perf_counter()
+        draft = self.prepare(question, top_k=top_k, filters=filters)
+        if self.chat_model is None:
+            return draft
+        if draft.abstained:
+            return replace(draft, notes={**draft.notes, "generator": "extractive"})
+        answer = generate_answer(
+            self.chat_model, draft, passage_chars=self.settings.llm_passage_chars
+        )
+        return replace(answer, took_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def ask_stream(
+        self, question: str, *, top_k: int | None = None, filters: Filters | None = None
+    ) -> AnswerStream:
+        """`ask`, with the generated text streamed as the model writes it (iterate once)."""
+        started = time.perf_counter()
+        if self.chat_model is None:
+            return AnswerStream(self.ask(question, top_k=top_k, filters=filters))
+        draft = self.prepare(question, top_k=top_k, filters=filters)
+        if draft.abstained:
+            draft = replace(draft, notes={**draft.notes, "generator": "extractive"})
+        return AnswerStream(
+            draft,
+            self.chat_model,
+            passage_chars=self.settings.llm_passage_chars,
+            started=started,
+        )
+
+    def prepare(
+        self, question: str, *, top_k: int | None = None, filters: Filters | None = None
+    ) -> Answer:
+        """The extractive answer or the abstention: retrieval and sentence choice, no model call."""
         started = time.perf_counter()
         retriever = self._retriever
         passages = retriever.search(

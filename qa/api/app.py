@@ -1,18 +1,22 @@
 """The app factory: load the model and index once, map errors, mount the routes and the page."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa import __version__
 from qa.api import admin, chat, queries
+from qa.api.deps import MULTIPART_SLACK
 from qa.api.errors import (
     AdminDisabledError,
     ConflictError,
@@ -30,6 +34,9 @@ from qa.errors import IndexMismatchError, IndexNotFoundError, IngestError, QAErr
 from qa.pipeline import QA, load_embedder
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# Largest JSON body: a question is at most 2,000 characters; a chat history of a few hundred
+# turns fits. Uploads (POST /documents) are limited by QA_MAX_UPLOAD_BYTES instead.
+MAX_BODY_BYTES = 1_000_000
 
 # The one place domain errors become HTTP statuses; a subclass takes its nearest listed base.
 ERROR_STATUS: dict[type[QAError], int] = {
@@ -60,6 +67,66 @@ def _field(loc: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
+@dataclass(frozen=True)
+class BodyRule:
+    """How large a request body may be, the sentence refusing a larger one, and whether a
+    declared Content-Length over the limit is refused before the route runs."""
+
+    limit: int
+    message: str
+    refuse_declared: bool = True
+
+
+class BodyLimit:
+    """Refuse request bodies over a limit with 413 instead of reading them into memory.
+
+    A body sent without a Content-Length (chunked) is counted as it arrives. Uploads check
+    their declared size themselves, after authentication (`read_upload`).
+    """
+
+    def __init__(self, app: ASGIApp, *, rule_for: Callable[[Scope], BodyRule]) -> None:
+        self.app = app
+        self.rule_for = rule_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rule = self.rule_for(scope)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if rule.refuse_declared and declared.isdigit() and int(declared) > rule.limit:
+            await JSONResponse({"detail": rule.message}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            event = await receive()
+            if event["type"] == "http.request":
+                received += len(event.get("body", b""))
+                if received > rule.limit:
+                    raise HTTPException(413, rule.message)
+            return event
+
+        await self.app(scope, limited_receive, send)
+
+
+def explain_http_error(request: Request, ex: StarletteHTTPException) -> str:
+    """Starlette's bare phrases ("Not Found") as sentences that say what to do."""
+    method, path = request.method, request.url.path
+    if ex.status_code == 404 and ex.detail == "Not Found":
+        return f"There is no {method} {path} endpoint; the API reference is at /docs."
+    if ex.status_code == 405:
+        allowed = (ex.headers or {}).get("Allow", "")
+        return f"{method} is not allowed on {path}" + (f"; use {allowed}." if allowed else ".")
+    if ex.status_code == 400 and ex.detail == "There was an error parsing the body":
+        return (
+            "The request body could not be parsed; send a JSON object in UTF-8, "
+            'such as {"question": "…"}.'
+        )
+    return str(ex.detail)
+
+
 def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
     """Build the FastAPI app; pass `qa` (a `SerialQA`) to reuse a loaded service (tests)."""
 
@@ -82,6 +149,24 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    upload_rule = BodyRule(
+        settings.max_upload_bytes + MULTIPART_SLACK,
+        f"The upload is larger than the limit of {settings.max_upload_bytes:,} bytes; "
+        "raise QA_MAX_UPLOAD_BYTES or split the document.",
+        refuse_declared=False,
+    )
+    json_rule = BodyRule(
+        MAX_BODY_BYTES,
+        f"The request body is larger than {MAX_BODY_BYTES:,} bytes; a question is at most "
+        "2,000 characters.",
+    )
+
+    def body_rule(scope: Scope) -> BodyRule:
+        upload = scope["method"] == "POST" and scope["path"] == "/documents"
+        return upload_rule if upload else json_rule
+
+    app.add_middleware(BodyLimit, rule_for=body_rule)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -95,6 +180,25 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         status = status_for(ex)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(ex)}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, ex: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": explain_http_error(request, ex)},
+            status_code=ex.status_code,
+            headers=ex.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, ex: Exception) -> JSONResponse:
+        # A bug: uvicorn logs the traceback; the client still gets the usual one-line body.
+        return JSONResponse(
+            {
+                "detail": f"The server failed to handle {request.method} {request.url.path} "
+                "(an internal error); the server log has the details."
+            },
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, ex: RequestValidationError) -> JSONResponse:

@@ -18,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from qa.answer import MARKER, Answer, Citation
 from qa.api.deps import QADep
 from qa.api.schemas import CitationOut, FiltersIn, citation_out
+from qa.generate import AnswerStream
 
 MODEL_ID = "atmp-qa"
 MAX_QUESTION_CHARS = 2000
 PIECE = re.compile(r"\S+\s*|\s+")  # streamed a word at a time, markers stay whole
+FALLBACK_NOTE = "\n\n*The generated answer is not shown; the documents say:*\n\n"
 
 router = APIRouter(tags=["openai"])
 
@@ -112,6 +114,8 @@ class ChatCompletion(BaseModel):
     citations: list[CitationOut]
     related: list[CitationOut]
     abstained: bool
+    generator: str | None = Field(None, exclude_if=lambda v: v is None)
+    generator_error: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class Delta(BaseModel):
@@ -140,6 +144,16 @@ class ChatCompletionChunk(BaseModel):
     citations: list[CitationOut] | None = None
     related: list[CitationOut] | None = None
     abstained: bool | None = None
+    generator: str | None = None
+    generator_error: str | None = None
+    replacement: str | None = Field(
+        None,
+        description="Last chunk only, when the streamed content is not the answer (the model's "
+        "answer failed its citation check or broke off): the whole content to show instead.",
+    )
+
+
+FINAL_FIELDS = ("citations", "related", "abstained", "generator", "generator_error", "replacement")
 
 
 class ModelOut(BaseModel):
@@ -189,6 +203,11 @@ def _citations(answer: Answer) -> tuple[list[CitationOut], list[CitationOut]]:
     return [citation_out(c) for c in answer.citations], [citation_out(c) for c in answer.related]
 
 
+def message_content(answer: Answer, *, include_sources: bool) -> str:
+    """The answer as chat content, with the Sources list unless asked not to."""
+    return answer.text + (sources_markdown(answer) if include_sources else "")
+
+
 def completion(answer: Answer, content: str) -> ChatCompletion:
     """The non-streaming response."""
     citations, related = _citations(answer)
@@ -200,43 +219,59 @@ def completion(answer: Answer, content: str) -> ChatCompletion:
         citations=citations,
         related=related,
         abstained=answer.abstained,
+        generator=answer.notes.get("generator"),
+        generator_error=answer.notes.get("generator_error"),
     )
 
 
-def stream_events(answer: Answer, content: str) -> Iterator[str]:
-    """Server-sent events: role, the content a word at a time, citations, then [DONE]."""
+def stream_events(stream: AnswerStream, *, include_sources: bool) -> Iterator[str]:
+    """Server-sent events: role, the content as it comes, citations, then [DONE].
+
+    A generated answer is relayed piece by piece as the model writes it (markers already
+    checked); the extractive answer is sent a word at a time. If the model's answer fails
+    (no valid citation, an error mid-way) after some of it was sent, a note and the extractive
+    answer follow, and the last chunk's `replacement` holds the content to show instead.
+    """
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
-    def event(
-        choice: ChunkChoice,
-        *,
-        citations: list[CitationOut] | None = None,
-        related: list[CitationOut] | None = None,
-        abstained: bool | None = None,
-    ) -> str:
+    def event(choice: ChunkChoice, **final: object) -> str:
         chunk = ChatCompletionChunk(
-            id=ident,
-            created=created,
-            model=MODEL_ID,
-            choices=[choice],
-            citations=citations,
-            related=related,
-            abstained=abstained,
+            id=ident, created=created, model=MODEL_ID, choices=[choice], **final
         )
-        absent = {k for k in ("citations", "related", "abstained") if getattr(chunk, k) is None}
+        absent = {k for k in FINAL_FIELDS if getattr(chunk, k) is None}
         data = chunk.model_dump(mode="json", exclude=absent)
         data["choices"][0]["delta"] = choice.delta.model_dump(exclude_none=True)
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-    yield event(ChunkChoice(delta=Delta(role="assistant", content="")), abstained=answer.abstained)
-    for piece in PIECE.findall(content):
+    def pieces(text: str) -> Iterator[str]:
+        for piece in PIECE.findall(text):
+            sent.append(piece)
+            yield event(ChunkChoice(delta=Delta(content=piece)))
+
+    sent: list[str] = []
+    yield event(
+        ChunkChoice(delta=Delta(role="assistant", content="")), abstained=stream.draft.abstained
+    )
+    for piece in stream:
+        sent.append(piece)
         yield event(ChunkChoice(delta=Delta(content=piece)))
+    answer = stream.answer
+    content = message_content(answer, include_sources=include_sources)
+    if not sent:
+        yield from pieces(content)
+    elif "".join(sent) == answer.text:
+        yield from pieces(content[len(answer.text) :])
+    else:
+        yield from pieces(FALLBACK_NOTE + content)
     citations, related = _citations(answer)
     yield event(
         ChunkChoice(delta=Delta(), finish_reason="stop"),
         citations=citations,
         related=related,
         abstained=answer.abstained,
+        generator=answer.notes.get("generator"),
+        generator_error=answer.notes.get("generator_error"),
+        replacement=content if "".join(sent) != content else None,
     )
     yield "data: [DONE]\n\n"
 
@@ -255,12 +290,14 @@ def list_models() -> ModelList:
 def chat_completions(body: ChatRequest, qa: QADep) -> ChatCompletion | StreamingResponse:
     """Answer the last user message; `stream: true` sends server-sent events."""
     filters = body.filters.to_filters() if body.filters else None
-    answer = qa.ask(body.question, top_k=body.top_k, filters=filters)
-    content = answer.text + (sources_markdown(answer) if body.include_sources else "")
     if not body.stream:
-        return completion(answer, content)
+        answer = qa.ask(body.question, top_k=body.top_k, filters=filters)
+        return completion(answer, message_content(answer, include_sources=body.include_sources))
     return StreamingResponse(
-        stream_events(answer, content),
+        stream_events(
+            qa.ask_stream(body.question, top_k=body.top_k, filters=filters),
+            include_sources=body.include_sources,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

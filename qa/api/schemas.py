@@ -59,6 +59,17 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     related: list[CitationOut]
     took_ms: float
+    generator: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Only with QA_LLM_BASE_URL set: `llm:<model>` for a generated answer, "
+        "`extractive` when the model was not called or its answer was not usable.",
+    )
+    generator_error: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Why the model's answer is not shown (unreachable, timeout, no citation…).",
+    )
 
 
 class PassageOut(BaseModel):
@@ -202,6 +213,8 @@ def answer_out(answer: Answer) -> AskResponse:
         citations=[citation_out(c) for c in answer.citations],
         related=[citation_out(c) for c in answer.related],
         took_ms=answer.took_ms,
+        generator=answer.notes.get("generator"),
+        generator_error=answer.notes.get("generator_error"),
     )
 
 

@@ -130,6 +130,10 @@ async function ask(question, jurisdiction) {
         turn.scrollIntoView({ block: "end" });
       }
       if (chunk.citations) final = chunk;
+      if (typeof chunk.replacement === "string") {
+        text = chunk.replacement;
+        textBox.innerHTML = renderAnswer(text);
+      }
     }
     if (!final) throw new Error("The answer stream ended early; try again.");
     showSources(turn, final, text);
