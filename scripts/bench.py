@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_ingest import touch  # the same edit inside a provision as the ingest benchmark
 
 from qa.config import Settings
 from qa.embed import SentenceTransformerEmbedder
@@ -170,6 +169,14 @@ def http_bench(settings: Settings, questions: list[str]) -> dict[str, float]:
     finally:
         server.terminate()
         server.wait(30)
+
+
+def touch(path: Path, sentence: str) -> None:
+    """Add a paragraph inside the document's last provision (not after its footnotes)."""
+    text = path.read_text()
+    at = text.rfind("\n###### ")
+    at = text.find("\n\n", at + 1)
+    path.write_text(text[:at] + f"\n\n{sentence}" + text[at:])
 
 
 def main() -> None:
