@@ -19,6 +19,7 @@ from qa.lexical import terms, tokenize
 from qa.question import (
     ANSWER_TYPE_NAMES,
     DEFINITIONAL,
+    HEADING_INTENTS,
     answer_types,
     defined_terms,
     finds_answer_type,
@@ -171,7 +172,10 @@ class Retriever:
             r.doc_id: set(tokenize(" ".join([r.title, r.short_title, *r.aliases])))
             for r in index.manifest.documents.values()
         }
-        self.chunk_titles = [titles.get(c.doc_id, set()) for c in index.chunks]
+        # Per-document title words, and which document each chunk belongs to.
+        self.title_words = list(titles.values())
+        positions = {doc_id: i for i, doc_id in enumerate(titles)}
+        self.document_of = np.array([positions.get(c.doc_id, -1) for c in index.chunks])
         self.context = np.array([is_context(c) for c in index.chunks], dtype=np.float32)
         records = index.manifest.documents
         superseded = {d for d, r in records.items() if r.superseded_by}
@@ -186,6 +190,10 @@ class Retriever:
             self.members[-1].append(i)
             runs.append(len(self.members) - 1)
         self.provision_of = np.array(runs, dtype=np.int64)
+        self.has_heading = {
+            heading: np.array([bool(heading.search(c.context)) for c in index.chunks], np.float32)
+            for _, heading in HEADING_INTENTS
+        }
         self.has_answer_type = {
             name: np.array([finds_answer_type(name, c.text) for c in index.chunks], np.float32)
             for name in ANSWER_TYPE_NAMES
@@ -236,8 +244,7 @@ class Retriever:
         for name in answer_types(question) if weights.answer_type_boost else ():
             score = score + weights.answer_type_boost * self.has_answer_type[name]
         for heading in heading_intents(question) if weights.heading_boost else ():
-            matches = [bool(heading.search(c.context)) for c in chunks]
-            score = score + weights.heading_boost * np.array(matches, dtype=np.float32)
+            score = score + weights.heading_boost * self.has_heading[heading]
         score = np.where(allowed, score, -np.inf)
         pool = np.argsort(-score, kind="stable")[: min(max(4 * k, 40), int(allowed.sum()))]
         groups: dict[int, list[int]] = {}
@@ -293,13 +300,9 @@ class Retriever:
         """Share of the question's (IDF-weighted) words found in each chunk's document title."""
         idf = {t: self.index.lexical.idf(t) for t in tokens}
         total = sum(idf.values()) or 1.0
-        per_title: dict[int, float] = {}
-        out = np.zeros(len(self.chunk_titles), np.float32)
-        for i, title in enumerate(self.chunk_titles):
-            key = id(title)
-            if key not in per_title:
-                per_title[key] = sum(idf[t] for t in tokens & title) / total
-            out[i] = per_title[key]
+        shares = [sum(idf[t] for t in tokens & words) / total for words in self.title_words]
+        per_document = np.array([*shares, 0.0], dtype=np.float32)  # -1: no manifest entry
+        out: np.ndarray = per_document[self.document_of]
         return out
 
     def _definition_match(self, stems: list[str]) -> np.ndarray:

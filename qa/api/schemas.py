@@ -1,5 +1,6 @@
 """HTTP request and response bodies (pydantic lives here, at the edge) and their converters."""
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -173,36 +174,13 @@ class ReadyOut(BaseModel):
 
 
 def passage_out(passage: Passage) -> PassageOut:
-    """The public form of a passage."""
-    c = passage.chunk
-    return PassageOut(
-        rank=passage.rank,
-        score=round(passage.score, 4),
-        chunk_id=c.chunk_id,
-        doc_id=c.doc_id,
-        title=c.title,
-        section=c.section,
-        page=c.page,
-        url=c.url,
-        text=c.text,
-    )
+    """The public form of a passage (the same fields as `atmp-qa search --json`)."""
+    return PassageOut.model_validate(passage.to_json())
 
 
 def citation_out(citation: Citation) -> CitationOut:
     """The public form of a citation."""
-    return CitationOut(
-        n=citation.n,
-        chunk_id=citation.chunk_id,
-        doc_id=citation.doc_id,
-        title=citation.title,
-        short_title=citation.short_title,
-        section=citation.section,
-        page=citation.page,
-        url=citation.url,
-        quote=citation.quote,
-        text=citation.text,
-        score=citation.score,
-    )
+    return CitationOut.model_validate(asdict(citation))
 
 
 def answer_out(answer: Answer) -> AskResponse:
