@@ -1,10 +1,11 @@
 """Readers turn a file into a `Document`; one reader per format, chosen by suffix."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from qa.errors import ReadError
-from qa.readers.document import Document
+from qa.readers.document import MAX_META_CHARS, Document, cap_text, safe_url
 from qa.readers.html import read_html
 from qa.readers.markdown import read_markdown
 from qa.readers.pdf import read_pdf
@@ -31,9 +32,32 @@ def read_document(path: Path) -> Document:
             f"{path.name}: unsupported file type {path.suffix!r} (supported: {supported})"
         )
     try:
-        return reader(path)
+        doc = reader(path)
     except OSError as ex:
         raise ReadError(f"{path.name}: cannot read the file ({ex.strerror or ex})") from None
+    except RecursionError:
+        raise ReadError(
+            f"{path.name}: the file nests too deeply to be read safely; it was not read"
+        ) from None
+    except MemoryError:
+        raise ReadError(f"{path.name}: reading the file ran out of memory; it was not read") from None
+    return bounded(doc)
 
 
-__all__ = ["READERS", "Document", "Reader", "read_document"]
+def bounded(doc: Document) -> Document:
+    """The document with its metadata capped: a title of at most 500 characters, an http(s)
+    URL or none, short metadata values; whatever a reader took from the file itself."""
+    return replace(
+        doc,
+        title=cap_text(doc.title) or doc.doc_id,
+        url=safe_url(doc.url),
+        kind=cap_text(doc.kind, 100) or None if doc.kind else None,
+        version_date=cap_text(doc.version_date, 100) or None if doc.version_date else None,
+        metadata={
+            cap_text(str(k), 100): cap_text(str(v), MAX_META_CHARS)
+            for k, v in list(doc.metadata.items())[:50]
+        },
+    )
+
+
+__all__ = ["READERS", "Document", "Reader", "bounded", "read_document"]

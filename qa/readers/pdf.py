@@ -23,7 +23,7 @@ MAX_CONTENT_BYTES = 64_000_000
 def read_pdf(path: Path) -> Document:
     """Read a PDF's text layer; encrypted, image-only, corrupt or bomb-like PDFs raise ReadError."""
     from pypdf import PdfReader
-    from pypdf.errors import LimitReachedError, PyPdfError
+    from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
 
     data = path.read_bytes()
     if not data.strip():
@@ -65,8 +65,16 @@ def read_pdf(path: Path) -> Document:
             f"{path.name}: the PDF goes beyond the reader's safety limits ({ex}); it is either "
             "damaged or a decompression bomb, so it was not read"
         ) from None
+    except RecursionError:
+        raise ReadError(
+            f"{path.name}: the PDF nests its objects too deeply to be read safely; it was not read"
+        ) from None
+    except DependencyError as ex:
+        raise ReadError(f"{path.name}: the PDF needs a missing library to be read ({ex})") from None
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as ex:
-        raise ReadError(f"{path.name}: the PDF is corrupt or unreadable ({ex})") from None
+        raise ReadError(
+            f"{path.name}: the PDF is corrupt or unreadable ({' '.join(str(ex).split())[:200]})"
+        ) from None
     text = "\n\n".join(texts)
     if not text.strip():
         raise ReadError(f"{path.name}: the PDF has no text layer (scanned images?); OCR it first")
