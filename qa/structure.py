@@ -8,13 +8,14 @@ each holding its paragraphs as `Block`s with their character offsets. Chunking p
 import re
 from dataclasses import dataclass, field
 
+from qa.markup import strip_emphasis, strip_footnote_refs, strip_links
 from qa.readers import Document
 
-MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# Headings, footnote markers, links and emphasis are parsed in linear time (qa.markup): the
+# backtracking patterns they replace took minutes on a few hundred KB of hostile Markdown.
+MD_HEADING_START = re.compile(r"(#{1,6})\s+")
+MAX_HEADING_CHARS = 500  # a heading is copied into every chunk under it
 FOOTNOTE_DEF = re.compile(r"^\[\^[^\]]+\]:")
-FOOTNOTE_REF = re.compile(r"\s*\(\[\^[^\]]+\]\)|\[\^[^\]]+\]")
-LINK = re.compile(r"\[([^\]]*)\]\((?:[^()\s]|\([^)\s]*\))*\)")
-EMPHASIS = re.compile(r"(\*{1,3}|_{2})(\S(?:.*?\S)?)\1")
 QUOTE_MARKS = re.compile(r"^(?:\s*>)+\s?")
 
 ARTICLE = re.compile(r"^article\s+(\d+(?:-?[a-z]{1,3})?)\b\.?\s*(?:[—–-]\s*)?(.*)$", re.I)
@@ -43,6 +44,13 @@ class Block:
     start: int
     end: int
     label: str | None = None  # the numbered paragraph it belongs to ("4" in Article 15(4))
+    more: list[str] = field(default_factory=list, repr=False)  # continuation lines, see `seal`
+
+    def seal(self) -> None:
+        """Join the continuation lines into `text` (once: `+=` per line was quadratic)."""
+        if self.more:
+            self.text = "\n".join([self.text, *self.more])
+            self.more = []
 
 
 @dataclass
@@ -58,17 +66,26 @@ class Provision:
     blocks: list[Block] = field(default_factory=list)
 
 
+def md_heading(line: str) -> tuple[int, str] | None:
+    """A Markdown ATX heading's level and text ("## Title ##" → (2, "Title")), else None."""
+    m = MD_HEADING_START.match(line)
+    if m is None:
+        return None
+    return len(m.group(1)), line[m.end() :].rstrip().rstrip("#").rstrip()
+
+
 def clean_line(line: str) -> str:
     """Strip Markdown quoting, footnote markers, link targets and emphasis from one line."""
     line = QUOTE_MARKS.sub("", line)
-    line = FOOTNOTE_REF.sub("", line)
-    line = LINK.sub(r"\1", line)
-    line = EMPHASIS.sub(r"\2", line)
+    line = strip_footnote_refs(line)
+    line = strip_links(line)
+    line = strip_emphasis(line)
     return line.strip()
 
 
 def _heading_text(text: str) -> str:
-    return " ".join(EMPHASIS.sub(r"\2", LINK.sub(r"\1", text)).split())
+    text = " ".join(strip_emphasis(strip_links(text)).split())
+    return text if len(text) <= MAX_HEADING_CHARS else text[: MAX_HEADING_CHARS - 1] + "…"
 
 
 class _Parser:
@@ -76,7 +93,7 @@ class _Parser:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        self.markdown = any(MD_HEADING.match(line) for line in doc.text.splitlines()[:2000])
+        self.markdown = any(md_heading(line) for line in doc.text.splitlines()[:2000])
         self.legal = bool(
             re.search(r"^(?:#+\s*)?(article\s+\d|schedule\s+\d|#{6}\s*\d)", doc.text, re.I | re.M)
         )
@@ -97,8 +114,13 @@ class _Parser:
         outer = [text for _, text in self.containers]
         return (self.annex[2], *outer) if self.annex else tuple(outer)
 
-    def close(self) -> None:
+    def end_block(self) -> None:
+        if self.block is not None:
+            self.block.seal()
         self.block = None
+
+    def close(self) -> None:
+        self.end_block()
         if self.current is not None and self.current.blocks:
             self.provisions.append(self.current)
         self.current = None
@@ -130,7 +152,7 @@ class _Parser:
         text = _heading_text(text)
         if not text:
             return
-        self.block = None
+        self.end_block()
         if m := ARTICLE.match(text):
             self.skipping = self.recitals = False
             self.annex = None if self.annex and self.annex[0] == "annex" else self.annex
@@ -207,14 +229,15 @@ class _Parser:
         provision = self.ensure_open()
         if self.block is None or BLOCK_START.match(line):
             label = self._label(provision, line, quoted=raw.lstrip().startswith(">"))
+            self.end_block()
             self.block = Block(text=line, start=start, end=end, label=label)
             provision.blocks.append(self.block)
         else:
-            self.block.text += "\n" + line
+            self.block.more.append(line)
             self.block.end = end
         if provision.kind == "preamble" and line.lower().startswith("whereas"):
             self.recitals = True
-            self.block = None
+            self.end_block()
 
     def _label(self, provision: Provision, line: str, *, quoted: bool) -> str | None:
         """The numbered paragraph a new block opens, else the one it continues."""
@@ -265,9 +288,9 @@ class _Parser:
             line = raw.rstrip("\r\n")
             stripped = QUOTE_MARKS.sub("", line).strip()
             if not stripped or FOOTNOTE_DEF.match(stripped):
-                self.block = None
-            elif (m := MD_HEADING.match(line)) and self.markdown:
-                self.heading(m.group(2), len(m.group(1)))
+                self.end_block()
+            elif self.markdown and (heading := md_heading(line)):
+                self.heading(heading[1], heading[0])
             elif self.markdown or not self.plain_heading(stripped):
                 self.text_line(line, start, start + len(line))
         self.close()
