@@ -5,10 +5,15 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from qa.errors import ReadError
 from qa.readers import Document
+from qa.readers.document import LOCAL
 from qa.structure import Block, Provision, parse_provisions
 
-CHUNKER_VERSION = "2"
+# 3: identical passages of a document stored once, ids without "+" suffixes, `origin`.
+CHUNKER_VERSION = "3"
+# A document is refused beyond this many passages (20 MB of text at 1,000 characters each).
+MAX_CHUNKS_PER_DOCUMENT = 20_000
 PARENTHESISED_TAIL = re.compile(r"\s+\(.*\)$")
 SENTENCE_BREAK = re.compile(r"(?<=[.;:])\s+(?=[A-Z(“‘\"\-])|\n")
 SHORT_TITLE = re.compile(
@@ -38,6 +43,7 @@ class Chunk:
     page: int | None
     page_end: int | None
     ordinal: int
+    origin: str = LOCAL  # "official mirror", "uploaded" or "local file" (qa.readers.document)
 
     @property
     def label(self) -> str:
@@ -80,14 +86,18 @@ def _split_long(block: Block, max_chars: int) -> Iterator[Block]:
     pieces: list[str] = []
     current = ""
     for sentence in SENTENCE_BREAK.split(block.text):
-        while len(sentence) > max_chars:  # a run-on "sentence": cut at a space
-            cut = sentence.rfind(" ", 0, max_chars)
-            cut = cut if cut > max_chars // 2 else max_chars
+        at = 0  # cut by position: re-slicing the rest after each cut was quadratic
+        while len(sentence) - at > max_chars:  # a run-on "sentence": cut at a space
+            space = sentence.rfind(" ", at, at + max_chars)
+            cut = space if space != -1 and space - at > max_chars // 2 else at + max_chars
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(sentence[:cut])
-            sentence = sentence[cut:].lstrip()
+            pieces.append(sentence[at:cut])
+            at = cut
+            while at < len(sentence) and sentence[at].isspace():
+                at += 1
+        sentence = sentence[at:] if at else sentence
         if current and len(current) + 1 + len(sentence) > max_chars:
             pieces.append(current)
             current = sentence
@@ -145,8 +155,11 @@ def _group_recitals(provisions: list[Provision], max_chars: int) -> list[Provisi
     """Merge runs of short recitals into one provision ("Recitals 3–5") up to `max_chars`."""
     merged: list[Provision] = []
     run: list[Provision] = []
+    run_size = 0
 
     def flush() -> None:
+        nonlocal run_size
+        run_size = 0
         if len(run) == 1:
             merged.append(run[0])
         elif run:
@@ -158,9 +171,10 @@ def _group_recitals(provisions: list[Provision], max_chars: int) -> list[Provisi
     for provision in provisions:
         size = sum(len(b.text) + 1 for b in provision.blocks)
         if provision.kind == "recital" and size < max_chars:
-            if run and sum(len(b.text) + 1 for p in run for b in p.blocks) + size > max_chars:
+            if run and run_size + size > max_chars:
                 flush()
             run.append(provision)
+            run_size += size
         else:
             flush()
             merged.append(provision)
@@ -190,11 +204,17 @@ def chunk_document(
     max_chars: int = 1000,
     min_chars: int = 150,
     short_title: str | None = None,
+    origin: str = LOCAL,
 ) -> list[Chunk]:
-    """Chunk a document along its provisions; each chunk stays inside one provision."""
+    """Chunk a document along its provisions; each chunk stays inside one provision.
+
+    A passage whose section and text repeat an earlier one of the document is stored once;
+    more than `MAX_CHUNKS_PER_DOCUMENT` passages refuse the document (`ReadError`).
+    """
     short = short_title or short_title_of(doc.title)
     chunks: list[Chunk] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # chunk id → its text
+    collisions = 0
     for provision in _group_recitals(parse_provisions(doc), max_chars):
         title = provision.title
         if not title and provision.kind in ("annex", "schedule") and len(provision.blocks) > 1:
@@ -205,9 +225,17 @@ def chunk_document(
             section = _section_label(provision, piece, whole=len(pieces) == 1)
             text = "\n".join(b.text for b in piece)
             chunk_id = _chunk_id(doc.doc_id, section, text)
-            while chunk_id in seen:  # identical text twice in one provision
-                chunk_id += "+"
-            seen.add(chunk_id)
+            if chunk_id in seen:
+                if seen[chunk_id] == text:  # the same passage again: stored and embedded once
+                    continue
+                collisions += 1  # another text with the same digest prefix (astronomically rare)
+                chunk_id = f"{chunk_id}-{collisions}"
+            seen[chunk_id] = text
+            if len(chunks) >= MAX_CHUNKS_PER_DOCUMENT:
+                raise ReadError(
+                    f"{doc.source_path.name}: the document has more than "
+                    f"{MAX_CHUNKS_PER_DOCUMENT:,} passages; split it into smaller files"
+                )
             start, end = piece[0].start, piece[-1].end
             chunks.append(
                 Chunk(
@@ -227,6 +255,7 @@ def chunk_document(
                     page=doc.page_at(start),
                     page_end=doc.page_at(max(start, end - 1)),
                     ordinal=len(chunks),
+                    origin=origin,
                 )
             )
     return chunks

@@ -131,6 +131,51 @@ class Settings(BaseSettings):
     download_timeout_s: float = Field(
         20.0, gt=0, le=600, description="Timeout for each official-URL download."
     )
+    ingest_doc_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Longest time reading and chunking one document may take (in a worker "
+        "process); a slower document is skipped with a reason.",
+    )
+    ingest_doc_memory_mb: int = Field(
+        2048,
+        ge=256,
+        le=1_000_000,
+        description="Memory (address space) of the worker process reading one document; a "
+        "document needing more is skipped with a reason.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client has to send a request's headers; slower connections "
+        "are closed.",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's body (an upload included); "
+        "slower connections are closed.",
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, le=600, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Open connections the server accepts; more are closed at once (and "
+        "requests beyond it answered 503), so clients cannot exhaust file descriptors.",
+    )
+    index_poll_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often the server looks for an index published by another process "
+        "(a CLI ingest) and switches to it; 0 turns it off.",
+    )
 
     llm_base_url: str | None = Field(
         None,

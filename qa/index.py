@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from qa.chunking import Chunk
 from qa.errors import IndexMismatchError, IndexNotFoundError
 from qa.lexical import LexicalIndex
+from qa.readers.document import LOCAL, ORIGINS
 
 FORMAT_VERSION = 2
 REBUILD_HINT = "run `atmp-qa ingest --rebuild`"
@@ -43,6 +45,7 @@ class DocumentRecord:
     pages: int | None = None
     aliases: tuple[str, ...] = ()
     superseded_by: str | None = None
+    origin: str = LOCAL  # "official mirror", "uploaded" or "local file"
 
 
 @dataclass(frozen=True)
@@ -68,19 +71,45 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Manifest":
-        """Parse the JSON form; raises KeyError/TypeError on a malformed manifest."""
-        data = dict(data)
-        data.pop("document_count", None)
-        docs = {
-            k: DocumentRecord(**{**v, "aliases": tuple(v.get("aliases", ()))})
-            for k, v in data.pop("documents").items()
-        }
-        return cls(documents=docs, **data)
+        """Parse and validate the JSON form; raises `ValidationError` on a malformed one."""
+        return _MANIFEST.validate_json(json.dumps(data), strict=True)
 
 
-def _chunk_from_json(data: dict[str, Any]) -> Chunk:
-    data["heading_path"] = tuple(data["heading_path"])
-    return Chunk(**data)
+# Every row of an index is validated on loading, field by field (strings are strings, pages
+# are numbers…), so a damaged file is refused in one line instead of failing a request later.
+# pydantic's JSON parser also has a nesting limit (json.loads recursed on 200,000 brackets).
+_MANIFEST: TypeAdapter[Manifest] = TypeAdapter(Manifest)
+_CHUNK: TypeAdapter[Chunk] = TypeAdapter(Chunk)
+
+
+def _problem(ex: ValidationError) -> str:
+    """The first validation error as "documents.X.title: Input should be a valid string"."""
+    first = ex.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    text = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def _chunk_from_json(line: str | bytes) -> Chunk:
+    """One row of chunks.jsonl, validated; raises `ValidationError`."""
+    return _CHUNK.validate_json(line, strict=True)
+
+
+def _check_rows(manifest: "Manifest", chunks: Sequence[Chunk]) -> str | None:
+    """What is inconsistent between validated rows, or None."""
+    for doc_id, record in manifest.documents.items():
+        if record.doc_id != doc_id:
+            return f"document {doc_id!r} is recorded as {record.doc_id!r}"
+        if record.origin not in ORIGINS:
+            return f"document {doc_id!r} has origin {record.origin!r}"
+    ids: set[str] = set()
+    for number, chunk in enumerate(chunks, start=1):
+        if chunk.chunk_id in ids:
+            return f"row {number}: chunk id {chunk.chunk_id!r} appears twice"
+        ids.add(chunk.chunk_id)
+        if chunk.origin not in ORIGINS:
+            return f"row {number}: origin {chunk.origin!r}"
+    return None
 
 
 class Index:
@@ -217,14 +246,26 @@ class Index:
             )
         current = index_dir / "current"
         chunks_path, vectors_path = current / "chunks.jsonl", current / "vectors.faiss"
+        chunks: list[Chunk] = []
+        number = 0
         try:
-            with open(build / "chunks.jsonl", encoding="utf-8") as lines:
-                chunks = [_chunk_from_json(json.loads(line)) for line in lines if line.strip()]
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as ex:
+            with open(build / "chunks.jsonl", "rb") as lines:
+                for number, line in enumerate(lines, start=1):  # noqa: B007 (used below)
+                    if line.strip():
+                        chunks.append(_chunk_from_json(line))
+        except ValidationError as ex:
+            raise IndexMismatchError(
+                f"Index file {chunks_path} is corrupt (row {number}: {_problem(ex)}); "
+                f"{REBUILD_HINT}."
+            ) from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as ex:
             raise IndexMismatchError(
                 f"Index file {chunks_path} is unreadable or corrupt ({_reason(ex)}); "
                 f"{REBUILD_HINT}."
             ) from None
+        if (problem := _check_rows(manifest, chunks)) is not None:
+            shown = chunks_path if problem.startswith("row") else current / "manifest.json"
+            raise IndexMismatchError(f"Index file {shown} is corrupt ({problem}); {REBUILD_HINT}.")
         if len(chunks) != manifest.chunk_count:
             raise IndexMismatchError(
                 f"Index file {chunks_path} holds {len(chunks)} passages but the manifest says "
@@ -292,8 +333,12 @@ MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
 def _read_manifest_file(index_dir: Path, path: Path) -> Manifest:
     shown = index_dir / "current" / "manifest.json"
     try:
-        manifest = Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as ex:
+        manifest = _MANIFEST.validate_json(path.read_bytes(), strict=True)
+    except ValidationError as ex:
+        raise IndexMismatchError(
+            f"Index file {shown} is corrupt ({_problem(ex)}); {REBUILD_HINT}."
+        ) from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as ex:
         raise IndexMismatchError(
             f"Index file {shown} is unreadable or corrupt ({_reason(ex)}); {REBUILD_HINT}."
         ) from None

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import CHUNKER_VERSION, Chunk, chunk_document, short_title_of
+from qa.chunking import CHUNKER_VERSION, Chunk
 from qa.embed import Embedder, ProgressFn
 from qa.errors import IndexMismatchError, IndexNotFoundError, IngestError, QAError
 from qa.index import DocumentRecord, Index, Manifest, read_manifest
-from qa.readers import READERS, Document, read_document
-from qa.readers.document import file_sha256
+from qa.parsing import ParseJob, ParseLimits, Parser
+from qa.readers import READERS
+from qa.readers.document import LOCAL, OFFICIAL, UPLOADED, file_sha256
 from qa.sources import Source
 
 MANIFEST_NAMES = {"sources.toml"}
+UPLOADS = "uploads"  # corpus/uploads/: files saved by POST /documents (qa.api.library)
 
 
 @dataclass
@@ -109,19 +111,45 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _describe(doc: Document, source: Source | None) -> tuple[Document, str]:
-    """Prefer the sources manifest's title, URL and jurisdiction over the file's own."""
+def provenance(
+    file: Path,
+    sha256: str,
+    source: Source | None,
+    corpus_dir: Path | None,
+) -> tuple[str, Source | None, str | None]:
+    """Where a file comes from: (origin, the sources.toml entry whose metadata applies to it,
+    or the reason it is refused).
+
+    `source` is the entry whose id matches the file's id ignoring case. Its metadata applies
+    only to the official file: one whose sha256 is the one recorded, or, where none is
+    recorded, the file `corpus fetch` put in place. An upload never gets it, and may not take
+    a listed id; a file whose id differs from a listed one only in case is refused.
+    """
+    doc_id = file.stem
+    resolved = file.resolve()
+    uploads = (corpus_dir / UPLOADS).resolve() if corpus_dir is not None else None
+    if uploads is not None and resolved.is_relative_to(uploads):
+        if source is not None:
+            return (
+                UPLOADED,
+                None,
+                f"{file.name}: the id {doc_id!r} belongs to {source.short_title} in "
+                "sources.toml, so an upload may not use it; upload it under another name",
+            )
+        return UPLOADED, None, None
     if source is None:
-        return doc, short_title_of(doc.title)
-    doc = replace(
-        doc,
-        title=source.title or doc.title,
-        url=source.url or doc.url,
-        jurisdiction=source.jurisdiction or doc.jurisdiction,
-        kind=source.kind or doc.kind,
-        version_date=source.version_date or doc.version_date,
-    )
-    return doc, source.short_title or short_title_of(doc.title)
+        return LOCAL, None, None
+    if source.id != doc_id:
+        return (
+            LOCAL,
+            None,
+            f"{file.name}: the id {doc_id!r} differs only in case from {source.id!r} in "
+            "sources.toml; rename the file",
+        )
+    if source.sha256 is not None:
+        return (OFFICIAL, source, None) if sha256 == source.sha256 else (LOCAL, None, None)
+    fetched = corpus_dir is not None and resolved == (corpus_dir / source.file).resolve()
+    return (OFFICIAL, source, None) if fetched else (LOCAL, None, None)
 
 
 def _same_metadata(record: DocumentRecord, source: Source) -> bool:
@@ -157,14 +185,19 @@ def build_index(
     sources: Mapping[str, Source] | None = None,
     rebuild: bool = False,
     on_embed_start: Callable[[int], ProgressFn | None] | None = None,
+    corpus_dir: Path | None = None,
+    limits: ParseLimits = ParseLimits(),
 ) -> IngestReport:
     """Index the documents under `paths`, reusing what the previous index already holds.
 
     Documents indexed earlier from elsewhere are kept while their file still exists;
-    documents under `paths` whose files are gone are removed.
+    documents under `paths` whose files are gone are removed. Each document is read and
+    chunked in a worker process within `limits`; one that fails is skipped with its reason
+    (`report.failed`) and the rest are indexed. `corpus_dir` tells uploads (its `uploads/`)
+    and fetched files apart (see `provenance`).
     """
     started = time.perf_counter()
-    sources = sources or {}
+    listed = {source_id.lower(): source for source_id, source in (sources or {}).items()}
     report = IngestReport()
     with ingest_lock(index_dir):
         old_docs = _previous_documents(index_dir)
@@ -191,64 +224,76 @@ def build_index(
                 files.append(source_path)
         records: dict[str, DocumentRecord] = {}
         chunks: list[Chunk] = []
-        seen_files: dict[str, Path] = {}
-        for file in files:
-            doc_id = file.stem
-            if doc_id in seen_files:
-                report.failed.append(
-                    (str(file), f"duplicate document id {doc_id!r} (also {seen_files[doc_id]})")
+        seen_files: dict[str, Path] = {}  # by lower-case id: ids are unique ignoring case
+        with Parser(limits) as parser:
+            for file in files:
+                doc_id = file.stem
+                if (other := seen_files.get(doc_id.lower())) is not None:
+                    report.failed.append(
+                        (str(file), f"duplicate document id {doc_id!r} (also {other})")
+                    )
+                    continue
+                seen_files[doc_id.lower()] = file
+                try:
+                    data = file.read_bytes()
+                except OSError as ex:
+                    report.failed.append(
+                        (str(file), f"cannot read the file ({ex.strerror or ex})")
+                    )
+                    continue
+                sha256 = file_sha256(data)
+                del data
+                origin, source, refusal = provenance(
+                    file, sha256, listed.get(doc_id.lower()), corpus_dir
                 )
-                continue
-            seen_files[doc_id] = file
-            try:
-                data = file.read_bytes()
-            except OSError as ex:
-                report.failed.append((str(file), f"cannot read the file ({ex.strerror or ex})"))
-                continue
-            kept = old_docs.get(doc_id)
-            source = sources.get(doc_id)
-            if (
-                compatible
-                and kept is not None
-                and kept.sha256 == file_sha256(data)
-                and (source is None or _same_metadata(kept, source))
-            ):
-                assert previous is not None
-                records[doc_id] = replace(kept, source_path=str(file.resolve()))
-                chunks.extend(previous.chunks[i] for i in old_chunks.get(doc_id, []))
-                report.unchanged.append(doc_id)
-                continue
-            try:
-                doc, short_title = _describe(read_document(file), source)
-                doc_chunks = chunk_document(
-                    doc,
-                    max_chars=chunking.max_chars,
-                    min_chars=chunking.min_chars,
+                if refusal is not None:
+                    report.failed.append((str(file), refusal))
+                    continue
+                kept = old_docs.get(doc_id)
+                if (
+                    compatible
+                    and kept is not None
+                    and kept.sha256 == sha256
+                    and kept.origin == origin
+                    and (source is None or _same_metadata(kept, source))
+                ):
+                    assert previous is not None
+                    records[doc_id] = replace(kept, source_path=str(file.resolve()))
+                    chunks.extend(previous.chunks[i] for i in old_chunks.get(doc_id, []))
+                    report.unchanged.append(doc_id)
+                    continue
+                job = ParseJob(file, origin, source, chunking.max_chars, chunking.min_chars)
+                try:
+                    parsed = parser.parse(job)
+                except QAError as ex:
+                    report.failed.append((str(file), str(ex)))
+                    continue
+                doc, short_title, doc_chunks = parsed.doc, parsed.short_title, parsed.chunks
+                if doc.sha256 != sha256:
+                    reason = f"{file.name}: the file changed while it was read; ingest again"
+                    report.failed.append((str(file), reason))
+                    continue
+                if not doc_chunks:
+                    report.failed.append((str(file), f"{file.name}: no text to index"))
+                    continue
+                (report.changed if doc_id in old_docs else report.added).append(doc_id)
+                records[doc_id] = DocumentRecord(
+                    doc_id=doc_id,
+                    title=doc.title,
                     short_title=short_title,
+                    source_path=str(file.resolve()),
+                    sha256=doc.sha256,
+                    chunks=len(doc_chunks),
+                    url=doc.url,
+                    jurisdiction=doc.jurisdiction,
+                    kind=doc.kind,
+                    version_date=doc.version_date,
+                    pages=len(doc.page_starts) or None,
+                    aliases=source.aliases if source else (),
+                    superseded_by=source.superseded_by if source else None,
+                    origin=origin,
                 )
-            except QAError as ex:
-                report.failed.append((str(file), str(ex)))
-                continue
-            if not doc_chunks:
-                report.failed.append((str(file), f"{file.name}: no text to index"))
-                continue
-            (report.changed if doc_id in old_docs else report.added).append(doc_id)
-            records[doc_id] = DocumentRecord(
-                doc_id=doc_id,
-                title=doc.title,
-                short_title=short_title,
-                source_path=str(file.resolve()),
-                sha256=doc.sha256,
-                chunks=len(doc_chunks),
-                url=doc.url,
-                jurisdiction=doc.jurisdiction,
-                kind=doc.kind,
-                version_date=doc.version_date,
-                pages=len(doc.page_starts) or None,
-                aliases=source.aliases if source else (),
-                superseded_by=source.superseded_by if source else None,
-            )
-            chunks.extend(doc_chunks)
+                chunks.extend(doc_chunks)
 
         failed_ids = {Path(file).stem for file, _ in report.failed}
         report.removed = sorted(set(old_docs) - set(records) - failed_ids)
@@ -295,18 +340,21 @@ def _vectors_for(
 ) -> np.ndarray:
     """Vectors for all chunks: reused from the previous index where the text is identical."""
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
-    todo: list[int] = []
+    todo: dict[str, list[int]] = {}  # text to embed → the chunks that need it (embedded once)
     for i, chunk in enumerate(chunks):
         j = cached.get(chunk.embed_text)
         if previous is not None and j is not None:
             vectors[i] = previous.vectors[j]
         else:
-            todo.append(i)
-    report.reused = len(chunks) - len(todo)
+            todo.setdefault(chunk.embed_text, []).append(i)
+    report.reused = len(chunks) - sum(map(len, todo.values()))
     report.embedded = len(todo)
     if todo:
-        progress = on_embed_start(len(todo)) if on_embed_start else None
+        texts = list(todo)
+        progress = on_embed_start(len(texts)) if on_embed_start else None
         embed_started = time.perf_counter()
-        vectors[todo] = embedder.embed([chunks[i].embed_text for i in todo], progress=progress)
+        embedded = embedder.embed(texts, progress=progress)
+        for text, vector in zip(texts, embedded, strict=True):
+            vectors[todo[text]] = vector
         report.embed_seconds = time.perf_counter() - embed_started
     return vectors

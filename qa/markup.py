@@ -128,7 +128,7 @@ class _Closers:
 
 
 def _closing(line: str, delimiter: str, closers: _Closers, body: int) -> int:
-    """Where the emphasis whose text starts at `body` closes: the pattern's optional
+    r"""Where the emphasis whose text starts at `body` closes: the pattern's optional
     `(?:.*?\S)?` is tried first, so a text of two or more characters wins over one."""
     q = closers.at_or_after(body + 2)
     if q != -1:

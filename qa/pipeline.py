@@ -9,10 +9,10 @@ from pathlib import Path
 from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
-from qa.errors import SourceError
 from qa.generate import AnswerStream, ChatModel, generate_answer
 from qa.index import Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
+from qa.parsing import ParseLimits
 from qa.question import unknown_terms
 from qa.retrieve import Filters, Passage, Retriever, Weights
 from qa.sources import Source, load_sources, sources_by_id
@@ -75,11 +75,12 @@ def ingest(
     embedder: Embedder | None = None,
     on_embed_start: Callable[[int], ProgressFn | None] | None = None,
 ) -> IngestReport:
-    """Build or update the index from `paths` (default: the corpus directory)."""
-    try:
-        sources = load_source_map(settings)
-    except SourceError:
-        sources = {}  # metadata only: documents still index with their own titles
+    """Build or update the index from `paths` (default: the corpus directory).
+
+    A sources.toml that exists but cannot be read is an error (`SourceError`): indexing
+    without it would pass official texts off as local files, and local files as nothing.
+    """
+    sources = load_source_map(settings)
     return build_index(
         list(paths) if paths else [settings.corpus_dir],
         index_dir=settings.index_dir,
@@ -88,7 +89,14 @@ def ingest(
         sources=sources,
         rebuild=rebuild,
         on_embed_start=on_embed_start,
+        corpus_dir=settings.corpus_dir,
+        limits=parse_limits(settings),
     )
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    """What reading and chunking one document may cost."""
+    return ParseLimits(settings.ingest_doc_timeout_s, settings.ingest_doc_memory_mb * 1024**2)
 
 
 class QA:
