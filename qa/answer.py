@@ -43,6 +43,7 @@ class Citation:
     quote: str
     text: str
     score: float
+    origin: str = "local file"  # "official mirror", "uploaded" or "local file"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def citation_for(n: int, passage: Passage, quote: str) -> Citation:
         quote=quote,
         text=passage.text,
         score=round(passage.score, 4),
+        origin=c.origin,
     )
 
 

@@ -330,6 +330,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from qa.api import create_app
+    from qa.api.server import server_config
     from qa.api.service import SerialQA
     from qa.index import read_manifest
 
@@ -338,6 +339,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     # Load the index here, not in the app's startup, so a damaged index is one line naming the
     # file and the fix (and exit code 1) rather than uvicorn's traceback.
     service = SerialQA.from_settings(settings)
-    uvicorn.run(
-        create_app(settings, qa=service), host=host or settings.host, port=port or settings.port
-    )
+    app = create_app(settings, qa=service)
+    config = server_config(app, settings, host=host or settings.host, port=port or settings.port)
+    uvicorn.Server(config).run()

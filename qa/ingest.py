@@ -26,6 +26,7 @@ from qa.readers.document import LOCAL, OFFICIAL, UPLOADED, file_sha256
 from qa.sources import Source
 
 MANIFEST_NAMES = {"sources.toml"}
+DEFAULT_LIMITS = ParseLimits()
 UPLOADS = "uploads"  # corpus/uploads/: files saved by POST /documents (qa.api.library)
 
 
@@ -186,7 +187,7 @@ def build_index(
     rebuild: bool = False,
     on_embed_start: Callable[[int], ProgressFn | None] | None = None,
     corpus_dir: Path | None = None,
-    limits: ParseLimits = ParseLimits(),
+    limits: ParseLimits = DEFAULT_LIMITS,
 ) -> IngestReport:
     """Index the documents under `paths`, reusing what the previous index already holds.
 
@@ -237,9 +238,7 @@ def build_index(
                 try:
                     data = file.read_bytes()
                 except OSError as ex:
-                    report.failed.append(
-                        (str(file), f"cannot read the file ({ex.strerror or ex})")
-                    )
+                    report.failed.append((str(file), f"cannot read the file ({ex.strerror or ex})"))
                     continue
                 sha256 = file_sha256(data)
                 del data

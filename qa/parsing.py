@@ -12,6 +12,7 @@ one-line reason. The caller (`qa.ingest`) skips such a document and indexes the 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing
 import threading
@@ -105,10 +106,8 @@ def _serve(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover (ch
     """The worker: parse the jobs it is sent until it gets None."""
     import resource
 
-    try:
+    with contextlib.suppress(ValueError, OSError):  # a lower hard limit is already in place
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    except (ValueError, OSError):
-        pass  # a lower hard limit is already in place
     while True:
         try:
             job = conn.recv()
@@ -203,7 +202,8 @@ class Parser:
     stays up between ingests, so a re-index does not pay for starting Python again), in a
     worker of its own when another ingest of this process is using that one."""
 
-    def __init__(self, limits: ParseLimits = ParseLimits()) -> None:
+    def __init__(self, limits: ParseLimits | None = None) -> None:
+        limits = limits or ParseLimits()
         self.limits = limits
         self._worker: Worker | None = None
         self._owns_lock = False

@@ -104,6 +104,7 @@ class Passage:
             "page": c.page,
             "url": c.url,
             "text": self.text,
+            "origin": c.origin,
         }
 
 
@@ -190,6 +191,8 @@ class Retriever:
             self.members[-1].append(i)
             runs.append(len(self.members) - 1)
         self.provision_of = np.array(runs, dtype=np.int64)
+        # On equal scores an uploaded passage ranks after the others (see `search`).
+        self.uploaded = np.array([c.origin == "uploaded" for c in index.chunks], dtype=np.int8)
         self.has_heading = {
             heading: np.array([bool(heading.search(c.context)) for c in index.chunks], np.float32)
             for _, heading in HEADING_INTENTS
@@ -246,7 +249,8 @@ class Retriever:
         for heading in heading_intents(question) if weights.heading_boost else ():
             score = score + weights.heading_boost * self.has_heading[heading]
         score = np.where(allowed, score, -np.inf)
-        pool = np.argsort(-score, kind="stable")[: min(max(4 * k, 40), int(allowed.sum()))]
+        order = np.lexsort((self.uploaded, -score))  # by score, then official before uploaded
+        pool = order[: min(max(4 * k, 40), int(allowed.sum()))]
         groups: dict[int, list[int]] = {}
         for i in pool:  # best first: the first chunk of each provision leads its passage
             group = groups.setdefault(int(self.provision_of[i]), [])

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from qa.api.deps import AdminDep, JobsDep, QADep, SettingsDep, UploadDep
 from qa.api.jobs import Job
 from qa.api.library import UPLOADS, delete_document, save_upload
+from qa.pipeline import load_source_map
 
 
 class UploadOut(BaseModel):
@@ -97,6 +98,7 @@ def upload_document(qa: QADep, settings: SettingsDep, file: UploadDep) -> Upload
         file.file,
         index=qa.index,
         max_bytes=settings.max_upload_bytes,
+        reserved=load_source_map(settings),  # a broken sources.toml: 503 with its problem
     )
     return UploadOut(
         doc_id=path.stem,

@@ -20,17 +20,27 @@ from qa.api.deps import MULTIPART_SLACK
 from qa.api.errors import (
     AdminDisabledError,
     ConflictError,
+    InsufficientStorageError,
     NotFoundError,
     NotReadyError,
+    StorageError,
     UnauthorizedError,
     UnsupportedTypeError,
     UploadError,
     UploadTooLargeError,
 )
+from qa.api.freshness import IndexWatcher
 from qa.api.jobs import IngestJobs
 from qa.api.service import SerialQA
 from qa.config import Settings
-from qa.errors import IndexMismatchError, IndexNotFoundError, IngestError, QAError, ReadError
+from qa.errors import (
+    IndexMismatchError,
+    IndexNotFoundError,
+    IngestError,
+    QAError,
+    ReadError,
+    SourceError,
+)
 from qa.pipeline import QA, load_embedder
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -49,6 +59,9 @@ ERROR_STATUS: dict[type[QAError], int] = {
     UploadTooLargeError: 413,
     UnsupportedTypeError: 415,
     ReadError: 422,
+    InsufficientStorageError: 507,
+    StorageError: 503,
+    SourceError: 503,  # corpus/sources.toml is broken: the server's configuration
     NotReadyError: 503,
     IndexNotFoundError: 503,
     IndexMismatchError: 503,
@@ -137,9 +150,11 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         # Ingests embed with their own model instance: tokenizers are not thread-safe.
         jobs = IngestJobs(service, embedder=load_embedder(service.settings))
         app.state.qa, app.state.jobs = service, jobs
+        watcher = IndexWatcher(service, interval_s=service.settings.index_poll_s).start()
         try:
             yield
         finally:
+            watcher.stop()
             app.state.jobs.shutdown()
 
     app = FastAPI(

@@ -33,3 +33,11 @@ class UploadTooLargeError(UploadError):
 
 class UnsupportedTypeError(UploadError):
     """An upload of a file type no reader handles."""
+
+
+class StorageError(QAError):
+    """The server could not write a file (a permission or I/O problem on its side)."""
+
+
+class InsufficientStorageError(StorageError):
+    """The server's disk (or quota) is full."""

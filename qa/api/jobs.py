@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from qa.api.errors import NotFoundError
@@ -39,6 +40,19 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     report: IngestReport = field(default_factory=IngestReport)
+
+
+def skipped_files(report: IngestReport, *, most: int = 5) -> str:
+    """ " Skipped: a.pdf (why); b.md (why)." for the documents an ingest could not index."""
+    if not report.failed:
+        return ""
+    shown = []
+    for file, reason in report.failed[:most]:
+        name = Path(file).name
+        why = reason.removeprefix(f"{name}: ")
+        shown.append(f"{name} ({why if len(why) <= 200 else why[:199] + '…'})")
+    more = len(report.failed) - most
+    return " Skipped: " + "; ".join(shown) + (f"; and {more} more." if more > 0 else ".")
 
 
 def _now() -> str:
@@ -103,7 +117,8 @@ class IngestJobs:
             log.exception("ingest job %s failed", job_id)
             self._finish(job_id, "failed", f"Ingest failed unexpectedly ({ex}); see the log.")
         else:
-            self._finish(job_id, "succeeded", report.summary(), progress=1.0, report=report)
+            message = report.summary() + skipped_files(report)
+            self._finish(job_id, "succeeded", message, progress=1.0, report=report)
 
     def _finish(self, job_id: str, state: JobState, message: str, **changes: Any) -> None:
         self._update(job_id, state=state, message=message, finished_at=_now(), **changes)

@@ -3,15 +3,19 @@
 Uploads go to `corpus_dir/uploads/`; nothing is ever written or removed outside `corpus_dir`.
 """
 
+import errno
 import os
 import re
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO
 
 from qa.api.errors import (
     ConflictError,
+    InsufficientStorageError,
     NotFoundError,
+    StorageError,
     UnsupportedTypeError,
     UploadError,
     UploadTooLargeError,
@@ -90,35 +94,82 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
+FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 def save_upload(
-    corpus_dir: Path, file_name: str | None, data: BinaryIO, *, index: Index, max_bytes: int
+    corpus_dir: Path,
+    file_name: str | None,
+    data: BinaryIO,
+    *,
+    index: Index,
+    max_bytes: int,
+    reserved: Collection[str] = (),
 ) -> tuple[Path, int, bool]:
-    """Copy an uploaded file to `corpus_dir/uploads/`; returns (path, size, replaced)."""
+    """Copy an uploaded file to `corpus_dir/uploads/`; returns (path, size, replaced).
+
+    Ids are compared ignoring case; an id in `reserved` (the sources.toml ids) is refused.
+    """
     name = safe_upload_name(file_name)
     uploads = (corpus_dir / UPLOADS).resolve()
     target = uploads / name
     if target.parent != uploads:  # belt and braces: the name check already forbids this
         raise UploadError(f"The file name {name!r} would leave the uploads folder.")
     doc_id = target.stem
-    clash = [p for p in corpus_files(corpus_dir, doc_id) if p.resolve() != target]
-    record = index.manifest.documents.get(doc_id)
-    if record is not None and Path(record.source_path).resolve() != target:
-        clash.append(Path(record.source_path))
+    official = {r.lower(): r for r in reserved}.get(doc_id.lower())
+    if official is not None:
+        raise ConflictError(
+            f"The id {doc_id!r} belongs to the official text {official} listed in "
+            "corpus/sources.toml; an upload may not use it, so upload under another file name."
+        )
+    clash = [p for p in _same_id_files(corpus_dir, doc_id) if p.resolve() != target]
+    clash += [
+        Path(r.source_path)
+        for r in index.manifest.documents.values()
+        if r.doc_id.lower() == doc_id.lower() and Path(r.source_path).resolve() != target
+    ]
     if clash:
         raise ConflictError(
             f"A document with id {doc_id!r} already exists ({clash[0].name}); delete it first "
             "(DELETE /documents/{doc_id}) or upload under another file name."
         )
-    uploads.mkdir(parents=True, exist_ok=True)
     partial = uploads / f".upload-{uuid.uuid4().hex}.part"  # hidden: ingest skips it
     try:
+        uploads.mkdir(parents=True, exist_ok=True)
         size = _copy_limited(data, partial, name=name, max_bytes=max_bytes)
         _check_content(partial, name, size)
         replaced = target.exists()
         os.replace(partial, target)
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        if ex.errno in FULL_DISK:
+            raise InsufficientStorageError(
+                f"There is no room on the server's disk to save {name} ({reason}); nothing was "
+                "saved: free some space or ask the administrator, then upload it again."
+            ) from None
+        raise StorageError(
+            f"The server could not save {name} ({reason}); nothing was saved: check that "
+            f"{UPLOADS}/ in the corpus folder is writable, then upload it again."
+        ) from None
     finally:
         partial.unlink(missing_ok=True)
     return target, size, replaced
+
+
+def _same_id_files(corpus_dir: Path, doc_id: str) -> list[Path]:
+    """Supported corpus files whose id is `doc_id` ignoring case (`32007r1394` clashes with
+    `32007R1394`)."""
+    if not corpus_dir.is_dir():
+        return []
+    wanted = doc_id.lower()
+    return sorted(
+        path
+        for path in corpus_dir.rglob("*")
+        if path.stem.lower() == wanted
+        and path.suffix.lower() in READERS
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(corpus_dir).parts)
+    )
 
 
 def _copy_limited(data: BinaryIO, target: Path, *, name: str, max_bytes: int) -> int:

@@ -12,6 +12,15 @@ from qa.index import DocumentRecord
 from qa.retrieve import Filters, Passage
 
 Jurisdiction = Literal["EU", "UK"]
+# Where a document came from: the official text as mirrored (sha256 checked against
+# sources.toml), a file uploaded through POST /documents, or any other local file.
+Origin = Annotated[
+    Literal["official mirror", "uploaded", "local file"],
+    Field(
+        description="Where the text came from: `official mirror` (its sha256 matches "
+        "sources.toml), `uploaded` (POST /documents) or `local file`."
+    ),
+]
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -50,6 +59,7 @@ class CitationOut(BaseModel):
     quote: str
     text: str
     score: float
+    origin: Origin
 
 
 class AskResponse(BaseModel):
@@ -85,6 +95,7 @@ class PassageOut(BaseModel):
     page: int | None
     url: str | None
     text: str
+    origin: Origin
 
 
 class SearchResponse(BaseModel):
@@ -106,6 +117,7 @@ class DocumentOut(BaseModel):
     chunks: int
     pages: int | None
     file_name: str
+    origin: Origin
 
 
 class DocumentsResponse(BaseModel):
@@ -146,6 +158,7 @@ class ChunkOut(BaseModel):
     url: str | None
     ordinal: int
     text: str
+    origin: Origin
 
 
 class PassageDetail(BaseModel):
@@ -209,6 +222,7 @@ def document_out(record: DocumentRecord) -> DocumentOut:
         chunks=record.chunks,
         pages=record.pages,
         file_name=Path(record.source_path).name,
+        origin=record.origin,
     )
 
 
@@ -243,4 +257,5 @@ def chunk_out(chunk: Chunk) -> ChunkOut:
         url=chunk.url,
         ordinal=chunk.ordinal,
         text=chunk.text,
+        origin=chunk.origin,
     )

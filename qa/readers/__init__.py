@@ -40,7 +40,7 @@ def read_document(path: Path) -> Document:
             f"{path.name}: the file nests too deeply to be read safely; it was not read"
         ) from None
     except MemoryError:
-        raise ReadError(f"{path.name}: reading the file ran out of memory; it was not read") from None
+        raise ReadError(f"{path.name}: reading the file ran out of memory; not read") from None
     return bounded(doc)
 
 
