@@ -9,6 +9,7 @@ import click
 
 from qa.config import Settings
 from qa.errors import QAError
+from qa.readers.document import UPLOADED
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -178,6 +179,7 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
             click.style(
                 f"[{p.rank}] {c.short_title}, {p.section}{page}  ({p.score:.3f})", bold=True
             )
+            + (f"  [{c.origin}]" if c.origin == UPLOADED else "")
         )
         if c.url:
             click.echo(f"    {c.url}")
@@ -236,7 +238,8 @@ def ask(
     click.echo(click.style("Related passages:" if answer.abstained else "Sources:", bold=True))
     for c in sources:
         page = f", p. {c.page}" if c.page else ""
-        click.echo(f"[{c.n}] {c.section}{page} — {c.short_title}")
+        upload = " (uploaded document, not an official text)" if c.origin == UPLOADED else ""
+        click.echo(f"[{c.n}] {c.section}{page} — {c.short_title}{upload}")
         click.echo(f"    {c.title}")
         if c.url:
             click.echo(f"    {c.url}")
@@ -308,7 +311,10 @@ def docs(ctx: click.Context, as_json: bool) -> None:
         )
         return
     for r in records:
-        click.echo(f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  {r.short_title}")
+        click.echo(
+            f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  {r.short_title}"
+            f"  ({r.origin})"
+        )
     click.echo(
         f"{len(records)} documents, {manifest.chunk_count} chunks, built {manifest.built_at}"
     )

@@ -19,6 +19,7 @@ from qa.answer import MARKER, Answer, Citation
 from qa.api.deps import QADep
 from qa.api.schemas import CitationOut, FiltersIn, citation_out
 from qa.generate import AnswerStream
+from qa.readers.document import UPLOADED, safe_url
 
 MODEL_ID = "atmp-qa"
 MAX_QUESTION_CHARS = 2000
@@ -182,7 +183,10 @@ def source_label(citation: Citation) -> str:
     label = f"{citation.short_title or citation.title}, {citation.section}"
     label += f", p. {citation.page}" if citation.page else ""
     label = label.replace("[", "(").replace("]", ")")
-    return f"[{label}]({citation.url})" if citation.url else label
+    if citation.origin == UPLOADED:
+        label += " (uploaded document, not an official text)"
+    url = safe_url(citation.url)
+    return f"[{label}]({url})" if url else label
 
 
 def sources_markdown(answer: Answer) -> str:

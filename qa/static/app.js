@@ -25,6 +25,17 @@ function sourceLabel(c) {
   return `${c.short_title || c.title}, ${c.section}` + (c.page ? `, p. ${c.page}` : "");
 }
 
+// Uploaded documents are not official texts: their sources say so.
+const UPLOADED = "uploaded";
+function originBadge(c) {
+  return c.origin === UPLOADED ? ' <span class="origin">uploaded, not an official text</span>' : "";
+}
+
+// Only http(s) links reach an href (never javascript:, data: or file:).
+function safeUrl(url) {
+  return typeof url === "string" && /^https?:\/\/[^\s]+$/i.test(url) ? url : null;
+}
+
 // Yields the data of each server-sent event of a streaming response.
 async function* serverEvents(response) {
   const reader = response.body.getReader();
@@ -89,7 +100,7 @@ function showSources(turn, final, text) {
       .map(
         (c) =>
           `<li><button type="button" class="source" data-n="${c.n}">` +
-          `<span class="num">${c.n}</span>${escapeHtml(sourceLabel(c))}</button></li>`,
+          `<span class="num">${c.n}</span>${escapeHtml(sourceLabel(c))}${originBadge(c)}</button></li>`,
       )
       .join("") +
     "</ol>";
@@ -166,10 +177,15 @@ function neighbour(chunk, where) {
 async function openPassage(citation) {
   $("#passage-document").textContent = citation.title;
   $("#passage-title").textContent = citation.section;
-  $("#passage-meta").textContent = citation.page ? `Page ${citation.page}` : "";
+  const uploaded = citation.origin === UPLOADED ? "Uploaded document, not an official text" : "";
+  $("#passage-meta").textContent = [uploaded, citation.page ? `Page ${citation.page}` : ""]
+    .filter(Boolean)
+    .join(" · ");
   const link = $("#passage-link");
-  link.hidden = !citation.url;
-  if (citation.url) link.href = citation.url;
+  const url = safeUrl(citation.url);
+  link.hidden = !url;
+  if (url) link.href = url;
+  else link.removeAttribute("href");
   const body = $("#passage-body");
   body.innerHTML = `<section class="current"><p>${markQuote(citation.text, citation.quote)}</p></section>`;
   dialog.dataset.chunkId = citation.chunk_id;
@@ -181,7 +197,7 @@ async function openPassage(citation) {
   $("#passage-title").textContent = passage.section + heading;
   const path = passage.heading_path.join(" › ");
   const page = passage.page ? `Page ${passage.page}` : "";
-  $("#passage-meta").textContent = [path, page].filter(Boolean).join(" · ");
+  $("#passage-meta").textContent = [uploaded, path, page].filter(Boolean).join(" · ");
   body.innerHTML =
     before.map((c) => neighbour(c, "before")).join("") +
     `<section class="current"><p>${markQuote(passage.text, citation.quote)}</p></section>` +
