@@ -229,12 +229,6 @@ def build_index(
         with Parser(limits) as parser:
             for file in files:
                 doc_id = file.stem
-                if (other := seen_files.get(doc_id.lower())) is not None:
-                    report.failed.append(
-                        (str(file), f"duplicate document id {doc_id!r} (also {other})")
-                    )
-                    continue
-                seen_files[doc_id.lower()] = file
                 try:
                     data = file.read_bytes()
                 except OSError as ex:
@@ -248,6 +242,12 @@ def build_index(
                 if refusal is not None:
                     report.failed.append((str(file), refusal))
                     continue
+                if (other := seen_files.get(doc_id.lower())) is not None:
+                    report.failed.append(
+                        (str(file), f"duplicate document id {doc_id!r} (also {other})")
+                    )
+                    continue
+                seen_files[doc_id.lower()] = file
                 kept = old_docs.get(doc_id)
                 if (
                     compatible

@@ -14,7 +14,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -102,10 +105,15 @@ def _reason(job: ParseJob, ex: BaseException) -> str:
     return f"{job.path.name}: the file could not be read ({type(ex).__name__}: {detail})"
 
 
-def _serve(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover (child process)
-    """The worker: parse the jobs it is sent until it gets None."""
+CHILD = "import sys; from qa.parsing import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+
+
+def serve(fd: int, memory_bytes: int) -> None:  # pragma: no cover (the worker process)
+    """The worker: parse the jobs sent over socket `fd` until it gets None or the socket
+    closes (its parent died)."""
     import resource
 
+    conn = Connection(fd)
     with contextlib.suppress(ValueError, OSError):  # a lower hard limit is already in place
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     while True:
@@ -130,25 +138,33 @@ class Worker:
 
     def __init__(self, limits: ParseLimits) -> None:
         self.limits = limits
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
 
     def _start(self) -> Connection:
-        if self._process is not None and self._process.is_alive() and self._conn is not None:
+        if self._process is not None and self._process.poll() is None and self._conn is not None:
             return self._conn
         self.close()
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_serve,
-            args=(child, self.limits.memory_bytes),
-            name="atmp-qa-parse",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
-        return parent
+        # A fresh interpreter (never a fork of a threaded server), started directly rather
+        # than through multiprocessing, which re-runs the parent's main script in the child.
+        parent, child = socket.socketpair()
+        package_root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(child.fileno()), str(self.limits.memory_bytes)],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError as ex:
+            parent.close()
+            raise ReadError(f"cannot start the document reader process ({ex})") from None
+        finally:
+            child.close()
+        self._process, self._conn = process, Connection(parent.detach())
+        return self._conn
 
     def parse(self, job: ParseJob) -> Parsed:
         """Parse `job` in the worker; `ReadError` with a reason when it fails or runs over."""
@@ -187,10 +203,11 @@ class Worker:
         if process is not None:
             if kill:
                 process.kill()
-            process.join(timeout=5)
-            if process.is_alive():
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 process.kill()
-                process.join(timeout=5)
+                process.wait(timeout=5)
 
 
 _shared: Worker | None = None

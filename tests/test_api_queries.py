@@ -23,6 +23,7 @@ CITATION_FIELDS = {
     "quote",
     "text",
     "score",
+    "origin",
 }
 
 

@@ -75,7 +75,9 @@ def test_search_json(real_index: Settings) -> None:
         "page",
         "url",
         "text",
+        "origin",
     }
+    assert {r["origin"] for r in results} == {"official mirror"}
     assert any(
         r["doc_id"] == "32007R1394" and r["section"].startswith("Article 15") for r in results
     )

@@ -46,6 +46,11 @@ class JobOut(BaseModel):
     failed: list[str]
 
 
+def _named(name: str, why: str) -> str:
+    """ "file.pdf: reason", whether or not the reason names the file already."""
+    return why if why.startswith(f"{name}: ") else f"{name}: {why}"
+
+
 def job_out(job: Job) -> JobOut:
     """The public form of an ingest job."""
     report = job.report
@@ -60,7 +65,7 @@ def job_out(job: Job) -> JobOut:
         added=report.added,
         changed=report.changed,
         removed=report.removed,
-        failed=[f"{Path(file).name}: {why}" for file, why in report.failed],
+        failed=[_named(Path(file).name, why) for file, why in report.failed],
     )
 
 

@@ -1,5 +1,6 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
+import errno
 import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -10,7 +11,9 @@ from starlette.datastructures import UploadFile
 
 from qa.api.errors import (
     AdminDisabledError,
+    InsufficientStorageError,
     NotReadyError,
+    StorageError,
     UnauthorizedError,
     UploadError,
     UploadTooLargeError,
@@ -78,11 +81,26 @@ async def read_upload(request: Request, settings: SettingsDep) -> AsyncIterator[
             f"The upload is larger than the limit of {settings.max_upload_bytes:,} bytes; "
             "raise QA_MAX_UPLOAD_BYTES or split the document."
         )
-    async with request.form(max_files=1, max_fields=4) as form:
+    try:  # a file part over 1 MB is spooled to a temporary file: the disk can be full
+        form = await request.form(max_files=1, max_fields=4)
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        if ex.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise InsufficientStorageError(
+                f"There is no room on the server's disk to receive the upload ({reason}); "
+                "nothing was saved: free some space or ask the administrator, then upload it "
+                "again."
+            ) from None
+        raise StorageError(
+            f"The server could not receive the upload ({reason}); nothing was saved."
+        ) from None
+    try:
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise UploadError("Send the document as a multipart/form-data field named `file`.")
         yield file
+    finally:
+        await form.close()
 
 
 AdminDep = Depends(require_admin)
