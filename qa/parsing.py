@@ -105,6 +105,7 @@ def _reason(job: ParseJob, ex: BaseException) -> str:
     return f"{job.path.name}: the file could not be read ({type(ex).__name__}: {detail})"
 
 
+STARTUP_S = 120  # a fresh interpreter importing the readers (seconds on a busy machine)
 CHILD = "import sys; from qa.parsing import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 
 
@@ -116,6 +117,7 @@ def serve(fd: int, memory_bytes: int) -> None:  # pragma: no cover (the worker p
     conn = Connection(fd)
     with contextlib.suppress(ValueError, OSError):  # a lower hard limit is already in place
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    conn.send(("ready", None))  # documents' time limits start now, not while importing
     while True:
         try:
             job = conn.recv()
@@ -163,8 +165,16 @@ class Worker:
             raise ReadError(f"cannot start the document reader process ({ex})") from None
         finally:
             child.close()
-        self._process, self._conn = process, Connection(parent.detach())
-        return self._conn
+        conn = Connection(parent.detach())
+        self._process, self._conn = process, conn
+        try:
+            ready = conn.poll(STARTUP_S) and conn.recv() == ("ready", None)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.close(kill=True)
+            raise ReadError(f"the document reader process did not start within {STARTUP_S} s")
+        return conn
 
     def parse(self, job: ParseJob) -> Parsed:
         """Parse `job` in the worker; `ReadError` with a reason when it fails or runs over."""

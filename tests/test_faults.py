@@ -195,6 +195,23 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
         "manifest.json",
     ),
     "truncated BM25 matrix": (lambda b: _truncate(b / "bm25" / "data.csc.index.npy", 60), "bm25"),
+    # Rows of the wrong type: a 43-line traceback, or loaded and then a 500, on main.
+    "a document title that is a number": (
+        lambda b: (b / "manifest.json").write_text(
+            (b / "manifest.json").read_text().replace('"title": "', '"title": 5, "x": "', 1)
+        ),
+        "manifest.json is corrupt (documents.",
+    ),
+    "a passage page that is not a number": (
+        lambda b: (b / "chunks.jsonl").write_text(
+            (b / "chunks.jsonl").read_text().replace('"page": null', '"page": "x"', 1)
+        ),
+        "chunks.jsonl is corrupt (row 1: page",
+    ),
+    "200,000 nested brackets in the manifest": (
+        lambda b: (b / "manifest.json").write_text("[" * 200_000 + "]" * 200_000),
+        "manifest.json",
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,67 @@ def test_leftovers_of_an_interrupted_build_are_ignored_then_removed(
     ingest(make_settings(tmp_path), rebuild=True, embedder=recording)
     assert not leftover.exists()
     assert [p.name for p in (built / "builds").iterdir()] == [(built / "current").resolve().name]
+
+
+def _edit_manifest(build: Path, change: Any) -> None:
+    path = build / "manifest.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _edit_first_chunk(build: Path, field: str, value: object) -> None:
+    path = build / "chunks.jsonl"
+    first, *rest = path.read_text().splitlines(keepends=True)
+    row = json.loads(first)
+    row[field] = value
+    path.write_text(json.dumps(row) + "\n" + "".join(rest))
+
+
+ROW_DAMAGE: dict[str, tuple[Any, str]] = {
+    # damage: (how, what the refusal must say); each gave a traceback or a 500 on main
+    "title: 5": (
+        lambda b: _edit_manifest(b, lambda d: d["documents"]["reg-demo"].update(title=5)),
+        "manifest.json is corrupt (documents.reg-demo.title: Input should be a valid string)",
+    ),
+    "short_title: null": (
+        lambda b: _edit_manifest(b, lambda d: d["documents"]["reg-demo"].update(short_title=None)),
+        "documents.reg-demo.short_title: Input should be a valid string",
+    ),
+    "text: 5": (
+        lambda b: _edit_first_chunk(b, "text", 5),
+        "chunks.jsonl is corrupt (row 1: text: Input should be a valid string)",
+    ),
+    'page: "x"': (
+        lambda b: _edit_first_chunk(b, "page", "x"),
+        "chunks.jsonl is corrupt (row 1: page: Input should be a valid integer)",
+    ),
+    "heading_path: 7": (
+        lambda b: _edit_first_chunk(b, "heading_path", 7),
+        "chunks.jsonl is corrupt (row 1: heading_path",
+    ),
+    "a duplicated passage": (
+        lambda b: (b / "chunks.jsonl").write_text(
+            (b / "chunks.jsonl").read_text().splitlines(keepends=True)[0] * 2
+            + "".join((b / "chunks.jsonl").read_text().splitlines(keepends=True)[2:])
+        ),
+        "appears twice",
+    ),
+    "200,000 nested brackets": (
+        lambda b: (b / "manifest.json").write_text("[" * 200_000 + "]" * 200_000),
+        "manifest.json is corrupt (",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", ROW_DAMAGE)
+def test_damaged_rows_are_refused_in_one_line_naming_the_file_and_row(
+    built: Path, damage: str
+) -> None:
+    harm, phrase = ROW_DAMAGE[damage]
+    harm((built / "current").resolve())
+    with pytest.raises(IndexMismatchError) as caught:
+        Index.load(built)
+    message = str(caught.value)
+    assert phrase in message and "\n" not in message and len(message) < 400, message
+    assert message.endswith("run `atmp-qa ingest --rebuild`.")
