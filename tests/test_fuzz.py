@@ -10,11 +10,14 @@ derandomised number each); every response must be below 500, and every 4xx must 
 operations are driven through `APIOperation.as_strategy` with Hypothesis directly.)
 """
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import hypothesis
+import hypothesis.strategies
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
@@ -113,3 +116,99 @@ def test_no_generated_request_gets_a_server_error(base_url: str, fuzz_root: Path
     assert not problems, "\n".join(problems[:20])
     assert total >= 200
     assert files_outside(fuzz_root, "corpus", "index") == before
+
+
+# -- generated uploads --------------------------------------------------------------------------
+
+PIECES = [
+    "---\n",
+    "title: ",
+    "source: javascript:alert(1)\n",
+    "country: eu\n",
+    "a: &a [x, x]\nb: *a\n",
+    "[" * 50,
+    "# ",
+    "#### Article 1\n",
+    "###### 2\n",
+    "- (a) ",
+    "**a ",
+    "[a](",
+    "[^",
+    "__",
+    " " * 200,
+    "\n",
+    "\n\n",
+    "<html><head><title>",
+    "</title></head><body><p>",
+    "<div>" * 30,
+    "%PDF-1.4\n",
+    "Whereas:\n\n(1) ",
+    "The holder shall keep the records for 30 years. ",
+]
+DOCUMENTS = hypothesis.strategies.tuples(
+    hypothesis.strategies.sampled_from([".md", ".txt", ".html", ".pdf"]),
+    hypothesis.strategies.lists(
+        hypothesis.strategies.one_of(
+            hypothesis.strategies.sampled_from(PIECES),
+            hypothesis.strategies.text(max_size=40),
+        ),
+        max_size=60,
+    ),
+    hypothesis.strategies.integers(min_value=1, max_value=300),
+)
+
+
+def test_generated_uploads_never_break_an_ingest(base_url: str) -> None:
+    """Uploads built from the pieces of every hostile document seen so far: each is accepted
+    or refused with a sentence, and the ingest that follows indexes what it can, names what it
+    cannot in one line each, and labels every uploaded passage."""
+    names: list[str] = []
+
+    @hypothesis.settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @hypothesis.given(document=DOCUMENTS)
+    def send(document: tuple[str, list[str], int]) -> None:
+        suffix, pieces, repeat = document
+        body = ("".join(pieces) * repeat)[:150_000].encode("utf-8", "surrogatepass")
+        name = f"fuzz-{len(names)}{suffix}"
+        response = httpx.post(
+            f"{base_url}/documents", files={"file": (name, body)}, headers=AUTH, timeout=60
+        )
+        assert (issue := problem(response)) is None, issue
+        if response.status_code == 201:
+            names.append(name)
+
+    send()
+    assert len(names) >= 10
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=60) as client:
+        job = run_job(client)
+        assert job["state"] == "succeeded", job
+        failed = {line.split(": ", 1)[0]: line for line in job["failed"]}
+        for name in names:
+            doc_id = Path(name).stem
+            assert (doc_id in job["added"]) != (name in failed), (name, job)
+        assert all("\n" not in line and len(line) < 600 for line in failed.values())
+        documents = {d["doc_id"]: d for d in client.get("/documents").json()["documents"]}
+        for doc_id in job["added"]:
+            assert documents[doc_id]["origin"] == "uploaded"
+            url = documents[doc_id]["url"]
+            assert url is None or url.startswith(("http://", "https://"))
+        assert client.get("/search", params={"q": "records 30 years"}).status_code == 200
+        for name in names:
+            assert client.delete(f"/documents/{Path(name).stem}").status_code == 200
+        assert run_job(client)["state"] == "succeeded"
+
+
+def run_job(client: httpx.Client) -> dict[str, Any]:
+    job: dict[str, Any] = client.post("/ingest").json()
+    deadline = time.monotonic() + 300
+    while job["state"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = client.get(f"/ingest/{job['job_id']}").json()
+    return job
