@@ -109,6 +109,41 @@ def test_pathological_markdown_is_read_in_linear_time(tmp_path: Path, kind: str)
     assert hostile_s < 5 * max(benign_s, 0.02), (kind, hostile_s, benign_s)
 
 
+def _benign_html(size: int) -> str:
+    unit = "<h4>Article 7</h4><p>1. The <b>holder</b> shall keep the <a href='#x'>records</a>.</p>"
+    return "<html><body>" + unit * (size // len(unit) + 1) + "</body></html>"
+
+
+HOSTILE_HTML: dict[str, Callable[[], str]] = {
+    # BeautifulSoup's searches walk a nested element's subtree: 64 s, 4 s and 49 s on main
+    "8,000 nested elements": lambda: (
+        "<html><body>" + "<div><span>" * 4000 + "Text." + "</span></div>" * 4000 + "</body></html>"
+    ),
+    "4,000 unclosed paragraphs": lambda: "<html><body>" + "<p>Text." * 4000 + "</body></html>",
+    "4,000 nested footnote links": lambda: (
+        "<html><body><p>Text."
+        + "<sup><a href='#f1'>" * 4000
+        + "1"
+        + "</a></sup>" * 4000
+        + "</p></body></html>"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE_HTML)
+def test_deeply_nested_html_is_read_in_linear_time(tmp_path: Path, kind: str) -> None:
+    body = HOSTILE_HTML[kind]()
+    hostile = tmp_path / "hostile.html"
+    hostile.write_text(body)
+    benign = tmp_path / "benign.html"
+    benign.write_text(_benign_html(len(body)))
+    _read_and_chunk(benign)
+    benign_s, _ = _read_and_chunk(benign)
+    hostile_s, chunks = _read_and_chunk(hostile)
+    assert chunks >= 1 and "Text." in read_document(hostile).text
+    assert hostile_s < 5 * max(benign_s, 0.05), (kind, hostile_s, benign_s)
+
+
 def test_repeated_text_gives_short_unique_ids_and_is_stored_once(tmp_path: Path) -> None:
     """1 MB of one line repeated (5 MB took 17.8 s and made 5,034-character ids)."""
     path = tmp_path / "repeated.txt"

@@ -4,6 +4,7 @@
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 from bs4 import BeautifulSoup
@@ -53,6 +54,10 @@ SMALL_WORDS = {"OF", "THE", "AND", "ON", "FOR", "IN", "TO", "AS", "BY", "WITH"}
 VOID_TAG = re.compile(
     r"<(area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr)\b([^<>]*?)/?>", re.I
 )
+# Deeper trees are rebuilt with the elements beyond this depth left out (their text kept):
+# BeautifulSoup's searches walk a nested element's whole subtree, so 8,000 nested elements
+# (unclosed <p>, <div><span>… chains) took a minute. Real pages nest a few dozen deep.
+MAX_DEPTH = 400
 RANKS = {"PART": 0, "TITLE": 1, "CHAPTER": 2, "SECTION": 3, "SUB-SECTION": 4, "SUBSECTION": 4}
 
 
@@ -328,6 +333,102 @@ def _eu_title(soup: BeautifulSoup) -> str:
     return "" if ANNEX.match(_clean(parts[0])) else " ".join(_title_case(_clean(p)) for p in parts)
 
 
+def _depth(soup: BeautifulSoup) -> int:
+    deepest = 0
+    stack: list[tuple[Tag, int]] = [(soup, 0)]
+    while stack:
+        element, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in element.children if isinstance(child, Tag))
+    return deepest
+
+
+# In a page rebuilt for depth, these end where the next one of a kind begins (HTML's implied
+# end tags), so a run of unclosed <li> or <p> stays a run of siblings instead of nesting.
+IMPLIED_END = {
+    "li": {"li"},
+    "p": {"p"},
+    "dt": {"dt", "dd"},
+    "dd": {"dt", "dd"},
+    "tr": {"tr", "td", "th"},
+    "td": {"td", "th"},
+    "th": {"td", "th"},
+    "option": {"option"},
+}
+SCOPE_BOUNDARY = {"ul", "ol", "dl", "table", "select", "body", "html"}
+CLOSES_P = {"div", "ul", "ol", "dl", "table", "section", "blockquote", "pre", *HEADINGS}
+
+
+class _Flattener(HTMLParser):
+    """Re-emits a page with bounded nesting, in one linear pass: unclosed <li>, <p>, table
+    cells… are closed where the next one begins, and other start tags beyond `MAX_DEPTH`
+    open elements (with their end tags) are left out; text is copied as it is."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.dropped: dict[str, int] = {}
+
+    def _close_to(self, kinds: set[str]) -> None:
+        """Close the nearest open element of `kinds` (and what is open inside it), unless a
+        list or table boundary comes first."""
+        for i in range(len(self.open) - 1, max(-1, len(self.open) - MAX_DEPTH - 2), -1):
+            if self.open[i] in kinds:
+                while len(self.open) > i:
+                    self.out.append(f"</{self.open.pop()}>")
+                return
+            if self.open[i] in SCOPE_BOUNDARY:
+                return
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in IMPLIED_END:
+            self._close_to(IMPLIED_END[tag])
+        if tag in CLOSES_P and self.open and self.open[-1] == "p":
+            self.out.append(f"</{self.open.pop()}>")
+        if len(self.open) < MAX_DEPTH or tag in IMPLIED_END:
+            self.open.append(tag)
+            self.out.append(self.get_starttag_text() or "")
+        else:
+            self.dropped[tag] = self.dropped.get(tag, 0) + 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            while self.open:
+                name = self.open.pop()
+                self.out.append(f"</{name}>")
+                if name == tag:
+                    return
+        elif self.dropped.get(tag):
+            self.dropped[tag] -= 1
+        # an end tag without its start tag is left out
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.out.append(self.get_starttag_text() or "")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.out.append(f"&#{name};")
+
+    def handle_comment(self, data: str) -> None:
+        self.out.append(f"<!--{data}-->")
+
+    def handle_decl(self, decl: str) -> None:
+        self.out.append(f"<!{decl}>")
+
+
+def _flatten(html: str) -> str:
+    flattener = _Flattener()
+    flattener.feed(html)
+    flattener.close()
+    return "".join(flattener.out)
+
+
 def read_html(path: Path) -> Document:
     """Read an HTML page (EUR-Lex, legislation.gov.uk or generic) as Markdown-flavoured text."""
     data = path.read_bytes()
@@ -341,7 +442,10 @@ def read_html(path: Path) -> Document:
     if controls > 8 + len(sample) // 20:
         raise ReadError(f"{path.name}: this is a binary file, not HTML")
     # `<col>` → `<col/>`: bs4's html.parser builder slows quadratically on unclosed void tags
-    soup = BeautifulSoup(VOID_TAG.sub(r"<\1\2/>", html), "html.parser")
+    html = VOID_TAG.sub(r"<\1\2/>", html)
+    soup = BeautifulSoup(html, "html.parser")
+    if _depth(soup) > MAX_DEPTH:
+        soup = BeautifulSoup(_flatten(html), "html.parser")
     head = soup.head or soup
     meta_title = _meta(head, "dc.title", "dc:title", "dcterms.title")
     page_title = (
