@@ -59,6 +59,11 @@ class Answer:
     notes: dict[str, str] = field(default_factory=dict)
 
 
+def unit_texts(answer_text: str) -> list[str]:
+    """The units of an answer as the user reads them: the text before each `[n]` marker."""
+    return [u.strip() for u in re.split(r"\s*\[\d+\]", answer_text) if u.strip()]
+
+
 def units(text: str) -> list[tuple[int, int]]:
     """Spans of answerable units in a passage: sentences, and runs of short list items."""
     spans: list[tuple[int, int]] = []

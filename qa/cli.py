@@ -248,7 +248,8 @@ def ask(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
-    """Score the system on a gold JSONL file (hit@1/3/5, MRR, abstention, latency, misses).
+    """Score answers on a gold JSONL file: answer and citation [1] accuracy, fragments,
+    refusals, retrieval hit@k, latency, and every miss.
 
     \b
     Example:
@@ -270,18 +271,20 @@ def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
     if misses:
         click.echo(f"\nmisses ({len(misses)}):")
     for r in misses:
-        what = f"rank {r.rank}" if r.rank else ("abstained" if r.abstained else "not in top k")
-        if not r.item.answerable:
-            what = "answered an unanswerable question"
-        want = f" want {r.item.doc_id} {r.item.section};" if r.item.answerable else ""
-        click.echo(f"  {r.item.id:5} {what:34}{want} top {r.top}  — {r.item.question}")
+        want = " or ".join(f"{s.doc_id} {s.section}" for s in r.item.sources)
+        click.echo(f"  {r.item.id:5} {'; '.join(r.problems())}")
+        click.echo(f"        question: {r.item.question}")
+        if want:
+            click.echo(f"        want {want}; [1] is {r.top}")
+        if not r.abstained:
+            click.echo(f"        answer: {r.answer[:300]}")
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def docs(ctx: click.Context, as_json: bool) -> None:
-    """List the indexed documents.
+    """List the indexed documents with their version status and caveat.
 
     \b
     Example:
@@ -308,7 +311,12 @@ def docs(ctx: click.Context, as_json: bool) -> None:
         )
         return
     for r in records:
-        click.echo(f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  {r.short_title}")
+        click.echo(
+            f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  "
+            f"{r.status:18} {r.short_title}"
+        )
+        if r.caveat:
+            click.echo(f"{'':16}   caveat: {r.caveat}")
     click.echo(
         f"{len(records)} documents, {manifest.chunk_count} chunks, built {manifest.built_at}"
     )
