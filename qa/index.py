@@ -43,6 +43,9 @@ class DocumentRecord:
     pages: int | None = None
     aliases: tuple[str, ...] = ()
     superseded_by: str | None = None
+    status: str = "current"  # version status from sources.toml (qa.sources.STATUSES)
+    caveat: str = ""  # one line to show under answers drawn from it; "" = none
+    amends: tuple[str, ...] = ()  # ids of the texts an amending instrument amends
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,13 @@ class Manifest:
         data = dict(data)
         data.pop("document_count", None)
         docs = {
-            k: DocumentRecord(**{**v, "aliases": tuple(v.get("aliases", ()))})
+            k: DocumentRecord(
+                **{
+                    **v,
+                    "aliases": tuple(v.get("aliases", ())),
+                    "amends": tuple(v.get("amends", ())),
+                }
+            )
             for k, v in data.pop("documents").items()
         }
         return cls(documents=docs, **data)

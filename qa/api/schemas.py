@@ -102,6 +102,14 @@ class DocumentOut(BaseModel):
     jurisdiction: str | None
     kind: str | None
     version_date: str | None
+    status: str = Field(
+        "current",
+        description="Version status of the text held: current, not-current, excerpt, "
+        "as-made-amending, not-yet-applicable, to-be-repealed or superseded.",
+    )
+    caveat: str = Field(
+        "", description="One line to show with answers drawn from this text; empty if none."
+    )
     url: str | None
     chunks: int
     pages: int | None
@@ -205,6 +213,8 @@ def document_out(record: DocumentRecord) -> DocumentOut:
         jurisdiction=record.jurisdiction,
         kind=record.kind,
         version_date=record.version_date,
+        status=record.status,
+        caveat=record.caveat,
         url=record.url,
         chunks=record.chunks,
         pages=record.pages,
