@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import IndexMismatchError, IndexNotFoundError
-from qa.index import Index
+from qa.index import Index, Manifest
 from qa.pipeline import ingest
 
 from .conftest import RecordingEmbedder, make_settings
@@ -63,3 +63,31 @@ def test_leftovers_of_an_interrupted_build_are_ignored_then_removed(
     ingest(make_settings(tmp_path), rebuild=True, embedder=recording)
     assert not leftover.exists()
     assert [p.name for p in (built / "builds").iterdir()] == [(built / "current").resolve().name]
+
+
+def test_a_manifest_without_version_status_still_loads() -> None:
+    record = {
+        "doc_id": "old",
+        "title": "Old",
+        "short_title": "Old",
+        "source_path": "/x/old.md",
+        "sha256": "0" * 64,
+        "chunks": 1,
+        "aliases": ["Old Act"],
+    }
+    manifest = Manifest.from_json(
+        {
+            "model": "m",
+            "dim": 3,
+            "chunker_version": "1",
+            "chunk_max_chars": 10,
+            "chunk_min_chars": 1,
+            "built_at": "2020-01-01T00:00:00Z",
+            "build_seconds": 0.1,
+            "documents": {"old": record},
+        }
+    )
+    old = manifest.documents["old"]
+    assert (old.status, old.caveat, old.amends, old.aliases) == ("current", "", (), ("Old Act",))
+    again = Manifest.from_json(json.loads(json.dumps(manifest.to_json())))
+    assert again.documents["old"] == old
