@@ -186,7 +186,7 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
 
 
 def _filters(jurisdiction: tuple[str, ...], doc: tuple[str, ...]) -> Any:
-    from qa.retrieve import Filters
+    from qa.retrieval.search import Filters
 
     if not jurisdiction and not doc:
         return None

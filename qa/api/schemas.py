@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from qa.answer import Answer, Citation
 from qa.chunking import Chunk
 from qa.index import DocumentRecord
-from qa.retrieve import Filters, Passage
+from qa.retrieval.search import Filters, Passage
 
 Jurisdiction = Literal["EU", "UK"]
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

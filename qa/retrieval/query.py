@@ -1,14 +1,24 @@
-"""What a question asks for: a definition, a duration, a date, a quantity.
-
-Used as light evidence in ranking: a "how long" question prefers passages that state a
-duration, a "what is X" question prefers the passage that defines X.
+"""Question analysis, done once per question: a `Query` says what the question asks for (a
+definition, a duration, a date, an amount), which documents, provisions and jurisdictions it
+names, what the glossary added, which acts it names that the index does not hold, and which of
+its words the corpus never uses. Retrieval, answering and refusal all read the `Query`.
 """
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
-from qa.glossary import ABBREVIATIONS, FIELD_TERMS
 from qa.lexical import tokenize
+from qa.retrieval.glossary import ABBREVIATIONS, FIELD_TERMS, INSTRUCTION_WORDS, expand
+from qa.retrieval.references import (
+    DocumentName,
+    NamedAct,
+    References,
+    foreign_jurisdictions,
+    jurisdictions_named,
+    parse_references,
+    unindexed_acts,
+)
 
 WORD = re.compile(r"\b[A-Za-z][\w-]*\b")
 NEGATING_PREFIXES = ("non", "un", "in", "im", "dis", "re", "pre", "sub", "co")
@@ -61,6 +71,22 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     ),
 }
 ANSWER_TYPE_NAMES = tuple(ANSWER_TYPES)
+# Facts no legal text states, or states only as a figure: a fee in money, a count of products.
+MONEY_ASKED = re.compile(
+    r"\b(?:fees?|costs?|price[sd]?|charges?|how much (?:does|do|is|will|would)\b.*\b(?:cost|pay|"
+    r"charge))\b.*|\bin (?:pounds|euros?|sterling|dollars)\b|[£€$]|\b(?:GBP|EUR|USD)\b",
+    re.I,
+)
+MONEY_STATED = re.compile(
+    r"[£€$]\s?\d|\b\d[\d,.]*\s*(?:EUR|euros?|pounds?|GBP|%|per ?cent)|\b(?:EUR|GBP)\s?\d",
+    re.I,
+)
+STATISTIC_ASKED = re.compile(
+    r"\bhow many\b.*\b(?:have|has|were|are)\s+(?:been\s+)?(?:approved|authorised|authorized|"
+    r"granted|marketed|licensed|refused|rejected|withdrawn|run|conducted)\b|\bstatistic|"
+    r"\bsuccess rate\b|\bso far\b|\bto date\b|\bper year\b|\bannually\b.*\bhow many\b",
+    re.I,
+)
 # Questions about when a law applies, or what happens to offenders, are answered by
 # provisions with standard headings ("Entry into force and application", "Penalties").
 HEADING_INTENTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
@@ -134,6 +160,8 @@ def unknown_terms(
         known_name = word.lower() in names or word.lower() in FIELD_TERMS
         if word in ABBREVIATIONS or word.rstrip("s") in ABBREVIATIONS or known_name:
             continue
+        if word.lower() in INSTRUCTION_WORDS:
+            continue  # "Summarise", "Outline": what to do with the answer, not a name
         lowered = word.lower()
         if any(
             lowered.startswith(p) and any(s in known for s in tokenize(lowered[len(p) :]))
@@ -144,3 +172,89 @@ def unknown_terms(
         if capitalised or word_pieces(lowered) >= 3:
             found.append(word)
     return found
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What question analysis needs to know about the index: the documents and their names,
+    the texts listed in sources.toml but not indexed, the corpus's word stems, and the
+    embedding model's tokenizer (rare words split into many pieces)."""
+
+    documents: Sequence[DocumentName]
+    known: Collection[str]
+    word_pieces: Callable[[str], int]
+    unindexed: Sequence[NamedAct] = ()
+    names: Collection[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question analysed once: everything retrieval, answering and refusal read."""
+
+    text: str
+    expanded: str  # the question plus the glossary's additions, for BM25 and headings
+    expansions: tuple[str, ...]  # the glossary entries that fired, "ATMP → advanced …"
+    stems: tuple[str, ...]  # word stems of `expanded`
+    references: References
+    jurisdictions: frozenset[str]  # EU / UK named, directly or through a named document
+    answer_types: tuple[str, ...]  # duration, date, quantity
+    definitional: bool  # "what is X", "define X", "does X count as"
+    headings: tuple[re.Pattern[str], ...] = ()
+    unknown: tuple[str, ...] = ()  # words the corpus never uses
+    unindexed: tuple[NamedAct, ...] = ()  # acts named that the index does not hold
+    foreign: tuple[str, ...] = ()  # "the FDA", "in Japan": law the index does not hold
+    asks_money: bool = False
+    asks_statistic: bool = False
+    notes: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, object]:
+        """The analysis as shown by `search --explain` and the API."""
+        return {
+            "expanded": self.expanded,
+            "expansions": list(self.expansions),
+            "documents": sorted(self.references.doc_ids),
+            "provisions": list(self.references.provisions),
+            "jurisdictions": sorted(self.jurisdictions),
+            "answer_types": list(self.answer_types),
+            "definitional": self.definitional,
+            "unknown_terms": list(self.unknown),
+            "unindexed_acts": [a.name for a in self.unindexed],
+            "foreign": list(self.foreign),
+        }
+
+
+def analyse(question: str, vocabulary: Vocabulary) -> Query:
+    """Analyse a question against an index's vocabulary."""
+    expanded, expansions = expand(question)
+    references = parse_references(question, vocabulary.documents)
+    by_id = {d.doc_id: d for d in vocabulary.documents}
+    named_documents = {by_id[i].jurisdiction for i in references.doc_ids if i in by_id}
+    jurisdictions = jurisdictions_named(question) | {j for j in named_documents if j}
+    unindexed = (
+        ()
+        if references.doc_ids
+        else unindexed_acts(question, vocabulary.documents, vocabulary.unindexed)
+    )
+    return Query(
+        text=question,
+        expanded=expanded,
+        expansions=tuple(expansions),
+        stems=tuple(tokenize(expanded)),
+        references=references,
+        jurisdictions=frozenset(jurisdictions),
+        answer_types=tuple(answer_types(question)),
+        definitional=bool(DEFINITIONAL.search(question)),
+        headings=tuple(heading_intents(question)),
+        unknown=tuple(
+            unknown_terms(
+                question,
+                known=vocabulary.known,
+                word_pieces=vocabulary.word_pieces,
+                names=vocabulary.names,
+            )
+        ),
+        unindexed=tuple(unindexed),
+        foreign=tuple(foreign_jurisdictions(question)),
+        asks_money=bool(MONEY_ASKED.search(question)),
+        asks_statistic=bool(STATISTIC_ASKED.search(question)),
+    )
