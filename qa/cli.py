@@ -149,8 +149,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], rebuild: bool, quiet: bo
 @click.argument("query")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--explain", is_flag=True, help="Show the question analysis and each signal's contribution."
+)
 @click.pass_context
-def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None:
+def search(ctx: click.Context, query: str, k: int | None, as_json: bool, explain: bool) -> None:
     """Show the passages most similar to QUERY.
 
     \b
@@ -161,16 +164,22 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
 
     if not query.strip():
         raise click.BadParameter("the query is empty", param_hint="QUERY")
-    passages = QA.from_settings(_settings(ctx)).search(query, k=k)
+    qa = QA.from_settings(_settings(ctx))
+    analysed = qa.analyse(query)
+    passages = qa.search(analysed, k=k)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"results": [p.to_json() for p in passages]},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        data: dict[str, Any] = {"results": [p.to_json() for p in passages]}
+        if explain:
+            data["query"] = analysed.to_json()
+            for row, p in zip(data["results"], passages, strict=True):
+                row["signals"] = p.explain()
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    if explain:
+        for name, value in analysed.to_json().items():
+            if value:
+                click.echo(f"{name}: {value}")
+        click.echo()
     for p in passages:
         c = p.chunk
         page = f", p. {c.page}" if c.page else ""
@@ -181,6 +190,8 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
         )
         if c.url:
             click.echo(f"    {c.url}")
+        if explain:
+            click.echo("    " + "  ".join(f"{n} {v:+.3f}" for n, v in p.explain().items()))
         snippet = " ".join(p.text.split())
         click.echo(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
 
@@ -232,9 +243,15 @@ def ask(
     click.echo(answer.text + "\n")
     if error := answer.notes.get("generator_error"):
         click.echo(f"Note: {error}", err=True)
+    for caveat in answer.caveats:
+        click.echo(f"Note: {caveat}.")
+    if answer.caveats:
+        click.echo()
     sources = answer.related if answer.abstained else answer.citations
     click.echo(click.style("Related passages:" if answer.abstained else "Sources:", bold=True))
     for c in sources:
+        if not answer.abstained and not c.used and c.n == min(x.n for x in sources if not x.used):
+            click.echo(click.style("See also:", bold=True))
         page = f", p. {c.page}" if c.page else ""
         click.echo(f"[{c.n}] {c.section}{page} — {c.short_title}")
         click.echo(f"    {c.title}")

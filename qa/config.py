@@ -27,6 +27,12 @@ class Retrieval(BaseModel):
         0.03, ge=0, le=10, description="A jurisdiction it names (answers come from it alone)."
     )
     title: float = Field(0.15, ge=0, le=10, description="Its words in a document's title.")
+    subject: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="A term it abbreviates ('ATMP', 'SoHO', 'CTR') names a document's subject.",
+    )
     definition: float = Field(
         0.2, ge=0, le=10, description="The definition of the term a 'what is' question names."
     )

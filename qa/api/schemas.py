@@ -50,6 +50,10 @@ class CitationOut(BaseModel):
     quote: str
     text: str
     score: float
+    used: bool = Field(
+        True, description="Quoted in the answer; false for a 'see also' passage it does not quote."
+    )
+    jurisdiction: str | None = None
 
 
 class AskResponse(BaseModel):
@@ -59,6 +63,11 @@ class AskResponse(BaseModel):
     abstained: bool
     citations: list[CitationOut]
     related: list[CitationOut]
+    caveats: list[str] = Field(
+        default_factory=list,
+        description="How current the quoted texts are, one line each (excerpts, consolidations "
+        "as at a date, superseded or amending texts), from corpus/sources.toml.",
+    )
     took_ms: float
     generator: str | None = Field(
         None,
@@ -198,6 +207,7 @@ def answer_out(answer: Answer) -> AskResponse:
         abstained=answer.abstained,
         citations=[citation_out(c) for c in answer.citations],
         related=[citation_out(c) for c in answer.related],
+        caveats=list(answer.caveats),
         took_ms=answer.took_ms,
         generator=answer.notes.get("generator"),
         generator_error=answer.notes.get("generator_error"),

@@ -222,6 +222,11 @@ class Retriever:
         for pattern in query.headings:
             heading = np.maximum(heading, self.has_heading[pattern])
         named = np.array([c.doc_id in query.references.doc_ids for c in chunks], bool)
+        subjects = [set(tokenize(e.split(" → ", 1)[1])) for e in query.expansions]
+        about = np.array(
+            [*(any(s and s <= words for s in subjects) for words in self.title_words), False],
+            np.float32,
+        )
         return {
             "dense": self.index.dense_scores(self.query_vector(query.text)),
             "lexical": lexical / top if top > 0 else lexical,
@@ -229,6 +234,7 @@ class Retriever:
             "provision": provision,
             "jurisdiction": jurisdiction,
             "title": self._title_overlap(set(query.stems)),
+            "subject": about[self.document_of],
             "definition": (
                 self._definition_match(list(query.stems))
                 if query.definitional
