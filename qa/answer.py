@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from qa.lexical import tokenize
 from qa.retrieval.query import Query, defined_terms, finds_answer_type, names_term
-from qa.retrieval.search import Passage
+from qa.retrieval.search import CONTEXT_SECTIONS, Passage
 from qa.units import Unit, paragraph_label, units
 
 CANNOT_ANSWER = (
@@ -29,6 +29,12 @@ BOTH_JURISDICTIONS_MARGIN = 0.15  # the other jurisdiction's best passage, withi
 SECOND_UNIT_MARGIN = 0.15
 MAX_ANSWER_CHARS = 1600
 ANSWER_TYPE_BONUS = 0.3  # "how long" → the unit stating a duration
+PASSAGE_PRIOR = 2.0  # a unit's score falls with its passage's distance from the best
+CONTEXT_PENALTY = 0.1
+NAMED_PROVISION_BONUS = 0.15
+OVERVIEW = re.compile(
+    r"\b(?:summar\w+|overview|outline|what does .* (?:change|amend|do|cover)|purpose)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -146,13 +152,15 @@ def abstain(
 def evidence_strength(
     question: str, passages: Sequence[Passage], idf: Callable[[str], float]
 ) -> float:
-    """How well the best passage supports an answer: its cosine similarity to the question
-    plus the (IDF-weighted) share of the question's words it contains."""
-    if not passages:
-        return 0.0
-    top = passages[0]
-    return top.dense + 0.5 * _overlap(
-        set(tokenize(question)), top.chunk.context + "\n" + top.text, idf
+    """How well the best of the first three passages supports an answer: its cosine
+    similarity to the question plus the (IDF-weighted) share of the question's words it holds."""
+    terms = set(tokenize(question))
+    return max(
+        (
+            p.dense + 0.5 * _overlap(terms, p.chunk.context + "\n" + p.text, idf)
+            for p in passages[:3]
+        ),
+        default=0.0,
     )
 
 
@@ -176,16 +184,31 @@ def _unit_score(
     text = passage.text[unit.start : unit.end]
     asked = set(tokenize(query.text))
     added = set(query.stems) - asked
-    words = set(tokenize(text))
+    # The provision's heading and the act's title say what the unit is about ("Traceability",
+    # "… on advanced therapy medicinal products").
+    words = set(tokenize(f"{text}\n{passage.chunk.context}\n{passage.chunk.title}"))
+    for expansion in query.expansions:  # "ATMP" is found where "advanced therapy …" is
+        source, _, long_form = expansion.partition(" → ")
+        if set(tokenize(long_form)) <= words:
+            words |= set(tokenize(source))
     total = sum(idf(t) for t in asked) + 0.5 * sum(idf(t) for t in added) or 1.0
     found = sum(idf(t) for t in asked & words) + 0.5 * sum(idf(t) for t in added & words)
-    score = found / total + (passage.score - top_score)
+    score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
+    provision = passage.chunk.provision
+    summary = provision.startswith("Explanatory note") and OVERVIEW.search(query.text)
+    if CONTEXT_SECTIONS.match(provision) and not summary:
+        score -= CONTEXT_PENALTY  # recitals explain the rules; an explanatory note sums an act up
+    if unit.start == 0 and query.references.names_provision(passage.chunk.provision):
+        score += NAMED_PROVISION_BONUS  # "what does regulation 171 say": from its beginning
     if any(finds_answer_type(name, text) for name in query.answer_types):
         score += ANSWER_TYPE_BONUS
     if unit.definition:
         terms = [t for t, _ in defined_terms(text)[:1]]
-        named = max((len(t) for t in terms if names_term(list(query.stems), t)), default=0)
-        if query.definitional:  # the longer the term named, the more specific the match
+        named = max((len(t) for t in terms if names_term(list(query.term_stems), t)), default=0)
+        pointer = "has the meaning" in text[:200] or "have the meaning" in text[:200]
+        if query.definitional and named and pointer:
+            score += 0.05  # "“ATMP” has the meaning given in …": where the definition is
+        elif query.definitional:  # the longer the term named, the more specific the match
             score += min(0.1 + 0.1 * named, 0.4) if named else -0.2
         elif not named:
             score -= 0.1
@@ -227,6 +250,8 @@ def compose_answer(
                 for i, p in enumerate(passages)
                 if p.chunk.jurisdiction not in (None, first)
                 and p.score >= top - BOTH_JURISDICTIONS_MARGIN
+                and not p.signals.get("amending")
+                and not p.signals.get("superseded")
                 and i in best_of
             ),
             None,

@@ -49,7 +49,7 @@ class Retrieval(BaseModel):
         0.1, ge=0, le=10, description="Penalty: a text another text replaced (superseded_by)."
     )
     amending: float = Field(
-        0.1,
+        0.2,
         ge=0,
         le=10,
         description="Penalty: an amending instrument's text, unless the question names it.",

@@ -195,6 +195,7 @@ class Query:
     expanded: str  # the question plus the glossary's additions, for BM25 and headings
     expansions: tuple[str, ...]  # the glossary entries that fired, "ATMP → advanced …"
     stems: tuple[str, ...]  # word stems of `expanded`
+    term_stems: tuple[str, ...]  # stems with abbreviations spelt out in place, for term matches
     references: References
     jurisdictions: frozenset[str]  # EU / UK named, directly or through a named document
     answer_types: tuple[str, ...]  # duration, date, quantity
@@ -223,6 +224,15 @@ class Query:
         }
 
 
+def _spelt_out(question: str, expansions: Sequence[str]) -> str:
+    """The question with each abbreviation replaced by its long form ("combined ATMP" →
+    "combined advanced therapy medicinal product")."""
+    for expansion in expansions:
+        source, _, long_form = expansion.partition(" → ")
+        question = re.sub(rf"\b{re.escape(source)}\b", long_form, question)
+    return question
+
+
 def analyse(question: str, vocabulary: Vocabulary) -> Query:
     """Analyse a question against an index's vocabulary."""
     expanded, expansions = expand(question)
@@ -240,6 +250,7 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         expanded=expanded,
         expansions=tuple(expansions),
         stems=tuple(tokenize(expanded)),
+        term_stems=tuple(tokenize(_spelt_out(question, expansions)) + tokenize(expanded)),
         references=references,
         jurisdictions=frozenset(jurisdictions),
         answer_types=tuple(answer_types(question)),

@@ -236,7 +236,7 @@ class Retriever:
             "title": self._title_overlap(set(query.stems)),
             "subject": about[self.document_of],
             "definition": (
-                self._definition_match(list(query.stems))
+                self._definition_match(list(query.term_stems))
                 if query.definitional
                 else np.zeros(n, np.float32)
             ),
