@@ -8,7 +8,7 @@ from qa.index import Index
 from qa.ingest import IngestReport
 from qa.pipeline import QA, ingest
 from qa.readers import Document, read_document
-from qa.retrieve import Filters, Passage
+from qa.retrieval.search import Filters, Passage
 
 __version__ = "0.1.0"
 

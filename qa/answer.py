@@ -1,31 +1,40 @@
-"""Extractive answers: the sentences of the best passages that answer the question, each
-followed by a `[n]` marker pointing at a returned citation, or an honest abstention.
+"""Extractive answers: whole legal units of the best passages (a full sentence, a numbered
+paragraph with its points, a definition with its limbs), each followed by a `[n]` marker, or an
+honest refusal.
 
 Nothing is generated: every quote is a verbatim span of its passage, and `check_citations`
-enforces that every marker names a returned citation.
+enforces that every marker names a returned citation. Citations are numbered in the order the
+answer quotes them; passages it does not quote follow as "see also". A question naming no
+jurisdiction, where both have a provision on point, gets one quote from each ("EU:", "UK:").
 """
 
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from qa.lexical import tokenize
-from qa.retrieve import Passage
+from qa.retrieval.query import Query, defined_terms, finds_answer_type, names_term
+from qa.retrieval.search import CONTEXT_SECTIONS, Passage
+from qa.units import Unit, paragraph_label, units
 
 CANNOT_ANSWER = (
     "The indexed documents do not answer this question. The closest passages are listed "
-    "under related; they may help you rephrase it or show where the topic is covered."
+    "below; they may help you rephrase it or show where the topic is covered."
 )
 MARKER = re.compile(r"\[(\d+)\]")
-UNIT_BREAK = re.compile(r"(?<=[.;:!?])\s+(?=[A-Z(‘“\"0-9—-])|\n")
 LIST_PREFIX = re.compile(r"^\s*-\s+")
-LABEL = re.compile(r"-?\s*\(?\w{1,4}[.)]")  # "4." or "(a)" alone: it belongs to what follows
-MAX_UNIT_CHARS = 400
-EMBED_CHARS = 200
-
-EmbedFn = Callable[[Sequence[str]], np.ndarray]
+MAX_UNIT_CHARS = 400  # a "see also" citation's quote when nothing better is found
+ANSWER_PASSAGES = 3  # units are chosen from the best few passages
+BOTH_JURISDICTIONS_MARGIN = 0.15  # the other jurisdiction's best passage, within this score
+SECOND_UNIT_MARGIN = 0.15
+MAX_ANSWER_CHARS = 1600
+ANSWER_TYPE_BONUS = 0.3  # "how long" → the unit stating a duration
+PASSAGE_PRIOR = 2.0  # a unit's score falls with its passage's distance from the best
+CONTEXT_PENALTY = 0.1
+NAMED_PROVISION_BONUS = 0.15
+OVERVIEW = re.compile(
+    r"\b(?:summar\w+|overview|outline|what does .* (?:change|amend|do|cover)|purpose)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class Citation:
     quote: str
     text: str
     score: float
+    used: bool = True  # quoted in the answer; False: "see also"
+    jurisdiction: str | None = None
     origin: str = "local file"  # "official mirror", "uploaded" or "local file"
 
 
@@ -58,34 +69,12 @@ class Answer:
     took_ms: float = 0.0
     evidence: float = 0.0
     notes: dict[str, str] = field(default_factory=dict)
+    caveats: tuple[str, ...] = ()  # how current the quoted texts are, one line each
 
 
-def units(text: str) -> list[tuple[int, int]]:
-    """Spans of answerable units in a passage: sentences, and runs of short list items."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in UNIT_BREAK.finditer(text + "\n"):
-        end = m.start()
-        piece = text[start:end]
-        if piece.strip():
-            lead = len(piece) - len(piece.lstrip())
-            spans.append((start + lead, start + len(piece.rstrip())))
-        start = m.end()
-    merged: list[tuple[int, int]] = []
-    for previous, span in zip([None, *spans], spans, strict=False):
-        label_only = previous is not None and LABEL.fullmatch(text[previous[0] : previous[1]])
-        joinable = previous is not None and _short(text, previous) and _short(text, span)
-        if label_only or (joinable and span[1] - merged[-1][0] <= MAX_UNIT_CHARS):
-            merged[-1] = (merged[-1][0], span[1])
-        else:
-            merged.append(span)
-    return merged
-
-
-def _short(text: str, span: tuple[int, int]) -> bool:
-    """A short list item ("- —cutting,") or the short line introducing a list."""
-    piece = text[span[0] : span[1]]
-    return len(piece) < 80 and (piece[0] in "-—–(" or piece.endswith(":"))
+def unit_texts(answer_text: str) -> list[str]:
+    """The units of an answer as the user reads them: the text before each `[n]` marker."""
+    return [u.strip() for u in re.split(r"\s*\[\d+\]", answer_text) if u.strip()]
 
 
 def clean_quote(quote: str) -> str:
@@ -100,107 +89,220 @@ def _overlap(question_terms: set[str], text: str, idf: Callable[[str], float]) -
     return sum(idf(t) for t in found) / total
 
 
-def citation_for(n: int, passage: Passage, quote: str) -> Citation:
+def _piece_at(passage: Passage, offset: int) -> int:
+    """Index (in `passage.pieces`) of the chunk holding character `offset` of the passage."""
+    pieces = passage.pieces
+    position = 0
+    for i, (before, piece) in enumerate(zip([None, *pieces], pieces, strict=False)):
+        if before is not None:
+            position += 1 if piece.ordinal == before.ordinal + 1 else len("\n[…]\n")
+        if offset < position + len(piece.text):
+            return i
+        position += len(piece.text)
+    return len(pieces) - 1
+
+
+def pinpoint(passage: Passage, unit: Unit | None) -> tuple[str, str]:
+    """The chunk id and section a quote comes from: "Article 15(4)", "regulation 171(2)"."""
+    if unit is None:
+        return passage.chunk.chunk_id, passage.section
+    piece = passage.pieces[_piece_at(passage, unit.start)]
+    provision = piece.provision
+    paragraph, point = paragraph_label(passage.text, unit)
+    section = piece.section
+    if paragraph and provision.split(" ")[0] in ("Article", "regulation"):
+        section = f"{provision}({paragraph})" + (f"({point})" if point else "")
+    return piece.chunk_id, section
+
+
+def citation_for(
+    n: int, passage: Passage, quote: str, unit: Unit | None = None, *, used: bool = True
+) -> Citation:
     """The public form of a cited passage, pinpointed to the piece the quote comes from."""
     c = passage.chunk
-    first = quote.split(" … ")[0]
-    quoted = next((p for p in passage.pieces if first and first in p.text), None)
+    chunk_id, section = pinpoint(passage, unit)
     return Citation(
         n=n,
-        chunk_id=c.chunk_id,
+        chunk_id=chunk_id,
         doc_id=c.doc_id,
         title=c.title,
         short_title=c.short_title,
-        section=quoted.section if quoted else passage.section,
+        section=section,
         page=min((p.page for p in passage.pieces if p.page is not None), default=None),
         url=c.url,
         quote=quote,
         text=passage.text,
         score=round(passage.score, 4),
+        used=used,
+        jurisdiction=c.jurisdiction,
         origin=c.origin,
     )
 
 
 def abstain(
-    question: str, passages: Sequence[Passage], evidence: float, *, unknown: Sequence[str] = ()
+    question: str, passages: Sequence[Passage], evidence: float, reason: str = ""
 ) -> Answer:
-    """The fixed "not in these documents" answer, with the closest passages as related."""
-    related = tuple(citation_for(i + 1, p, "") for i, p in enumerate(passages))
+    """The "not in these documents" answer (with the reason, when there is a specific one),
+    listing the closest passages as related."""
+    related = tuple(citation_for(i + 1, p, "", used=False) for i, p in enumerate(passages))
     text = CANNOT_ANSWER
-    if unknown:
-        names = ", ".join(f"“{u}”" for u in unknown)
-        text = f"The indexed documents never mention {names}. " + CANNOT_ANSWER.split(". ", 1)[1]
+    if reason and reason != CANNOT_ANSWER.split(". ", 1)[0] + ".":
+        text = f"{reason} {CANNOT_ANSWER.split('. ', 1)[1]}"
     return Answer(question, text, True, (), related, evidence=evidence)
 
 
 def evidence_strength(
     question: str, passages: Sequence[Passage], idf: Callable[[str], float]
 ) -> float:
-    """How well the best passage supports an answer: its cosine similarity to the question
-    plus the (IDF-weighted) share of the question's words it contains."""
-    if not passages:
-        return 0.0
-    top = passages[0]
-    return top.dense + 0.5 * _overlap(
-        set(tokenize(question)), top.chunk.context + "\n" + top.text, idf
+    """How well the best of the first three passages supports an answer: its cosine
+    similarity to the question plus the (IDF-weighted) share of the question's words it holds."""
+    terms = set(tokenize(question))
+    return max(
+        (
+            p.dense + 0.5 * _overlap(terms, p.chunk.context + "\n" + p.text, idf)
+            for p in passages[:3]
+        ),
+        default=0.0,
     )
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    score: float
+    passage: int
+    unit: Unit
+
+
+def _unit_score(
+    query: Query,
+    passage: Passage,
+    top_score: float,
+    unit: Unit,
+    idf: Callable[[str], float],
+) -> float:
+    """How well a unit answers: the question's words in it (glossary additions count half),
+    its passage's score, a stated duration/date/number when asked for, the definition of the
+    term asked about (and not of another term), and brevity."""
+    text = passage.text[unit.start : unit.end]
+    asked = set(tokenize(query.text))
+    added = set(query.stems) - asked
+    # The provision's heading and the act's title say what the unit is about ("Traceability",
+    # "… on advanced therapy medicinal products").
+    words = set(tokenize(f"{text}\n{passage.chunk.context}\n{passage.chunk.title}"))
+    for expansion in query.expansions:  # "ATMP" is found where "advanced therapy …" is
+        source, _, long_form = expansion.partition(" → ")
+        if set(tokenize(long_form)) <= words:
+            words |= set(tokenize(source))
+    total = sum(idf(t) for t in asked) + 0.5 * sum(idf(t) for t in added) or 1.0
+    found = sum(idf(t) for t in asked & words) + 0.5 * sum(idf(t) for t in added & words)
+    score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
+    provision = passage.chunk.provision
+    summary = provision.startswith("Explanatory note") and OVERVIEW.search(query.text)
+    if CONTEXT_SECTIONS.match(provision) and not summary:
+        score -= CONTEXT_PENALTY  # recitals explain the rules; an explanatory note sums an act up
+    if unit.start == 0 and query.references.names_provision(passage.chunk.provision):
+        score += NAMED_PROVISION_BONUS  # "what does regulation 171 say": from its beginning
+    if any(finds_answer_type(name, text) for name in query.answer_types):
+        score += ANSWER_TYPE_BONUS
+    if unit.definition:
+        terms = [t for t, _ in defined_terms(text)[:1]]
+        named = max((len(t) for t in terms if names_term(list(query.term_stems), t)), default=0)
+        pointer = "has the meaning" in text[:200] or "have the meaning" in text[:200]
+        if query.definitional and named and pointer:
+            score += 0.05  # "“ATMP” has the meaning given in …": where the definition is
+        elif query.definitional:  # the longer the term named, the more specific the match
+            score += min(0.1 + 0.1 * named, 0.4) if named else -0.2
+        elif not named:
+            score -= 0.1
+    return score - 0.0001 * (unit.end - unit.start)
+
+
+def _label(citation_jurisdiction: str | None, both: bool) -> str:
+    return f"{citation_jurisdiction}: " if both and citation_jurisdiction else ""
+
+
 def compose_answer(
-    question: str,
+    query: Query,
     passages: Sequence[Passage],
     *,
-    query_vector: np.ndarray,
-    embed: EmbedFn,
     idf: Callable[[str], float],
-    max_sentences: int = 3,
-    answer_passages: int = 3,
-    scored_units: int = 4,
+    caveat_of: Callable[[str], str] = lambda doc_id: "",
 ) -> Answer:
-    """Pick the best sentences of the top passages and cite every passage (1 = best)."""
-    terms = set(tokenize(question))
-    candidates: list[tuple[float, int, tuple[int, int]]] = []  # (lexical, passage, span)
-    best_lexical: dict[int, tuple[float, tuple[int, int]]] = {}
+    """Quote the best legal units of the top passages; cite what is quoted first, in order."""
+    if not passages:
+        raise ValueError("compose_answer needs at least one passage")
+    top = passages[0].score
+    candidates: list[_Candidate] = []
+    best_of: dict[int, _Candidate] = {}
     for i, passage in enumerate(passages):
-        text = passage.text
-        for span in units(text):
-            lexical = _overlap(terms, text[span[0] : span[1]], idf)
-            if i not in best_lexical or lexical > best_lexical[i][0]:
-                best_lexical[i] = (lexical, span)
-            if i < answer_passages:
-                candidates.append((lexical, i, span))
-    # The model scores only the most promising units: embedding is the costly step.
-    candidates.sort(key=lambda c: -c[0])
-    shortlist = candidates[:scored_units]
-    scores: list[tuple[float, int, tuple[int, int]]] = []
-    if shortlist:
-        # A unit's opening words carry its meaning; cutting them short keeps this fast.
-        texts = [passages[i].text[a:b][:EMBED_CHARS] for _, i, (a, b) in shortlist]
-        similarity = embed(texts) @ query_vector
-        for (lexical, i, span), sim in zip(shortlist, similarity, strict=True):
-            scores.append((float(sim) + 0.5 * lexical - 0.05 * i, i, span))
-    scores.sort(key=lambda s: -s[0])
-    chosen: list[tuple[int, tuple[int, int]]] = []
-    for score, i, span in scores:
-        if len(chosen) == max_sentences or (chosen and score < scores[0][0] - 0.15):
-            break
-        chosen.append((i, span))
-    chosen.sort()
-    quotes: dict[int, list[str]] = {}
-    for i, (a, b) in chosen:
-        quotes.setdefault(i, []).append(passages[i].text[a:b])
+        for unit in units(passage.text):
+            candidate = _Candidate(_unit_score(query, passage, top, unit, idf), i, unit)
+            if i not in best_of or candidate.score > best_of[i].score:
+                best_of[i] = candidate
+            if i < ANSWER_PASSAGES:
+                candidates.append(candidate)
+    candidates.sort(key=lambda c: -c.score)
+    chosen: list[_Candidate] = candidates[:1]
+    both = False
+    if chosen and not query.jurisdictions:
+        first = passages[chosen[0].passage].chunk.jurisdiction
+        other = next(
+            (
+                i
+                for i, p in enumerate(passages)
+                if p.chunk.jurisdiction not in (None, first)
+                and p.score >= top - BOTH_JURISDICTIONS_MARGIN
+                and not p.signals.get("amending")
+                and not p.signals.get("superseded")
+                and i in best_of
+            ),
+            None,
+        )
+        if other is not None:
+            chosen.append(best_of[other])
+            both = True
+    if len(chosen) == 1 and len(candidates) > 1:
+        best = chosen[0]
+        for candidate in candidates[1:]:
+            if candidate.score < best.score - SECOND_UNIT_MARGIN:
+                break
+            same = candidate.passage == best.passage
+            overlaps = same and not (
+                candidate.unit.end <= best.unit.start or candidate.unit.start >= best.unit.end
+            )
+            size = (best.unit.end - best.unit.start) + (candidate.unit.end - candidate.unit.start)
+            if not overlaps and size <= MAX_ANSWER_CHARS:
+                chosen.append(candidate)
+                break
+    # Number citations in the order the answer quotes them, then the rest as "see also".
+    order = list(dict.fromkeys(c.passage for c in chosen))
+    order += [i for i in range(len(passages)) if i not in order]
+    number = {passage: n for n, passage in enumerate(order, start=1)}
+    quoted: dict[int, list[_Candidate]] = {}
+    for candidate in chosen:
+        quoted.setdefault(candidate.passage, []).append(candidate)
     citations = []
-    for i, passage in enumerate(passages):
-        if i in quotes:
-            quote = " … ".join(quotes[i])
-        elif i in best_lexical:
-            a, b = best_lexical[i][1]
-            quote = passage.text[a:b]
+    for i in order:
+        passage = passages[i]
+        picks = quoted.get(i) or ([best_of[i]] if i in best_of else [])
+        if picks:
+            quote = " … ".join(passage.text[c.unit.start : c.unit.end] for c in picks)
         else:
             quote = passage.text[:MAX_UNIT_CHARS]
-        citations.append(citation_for(i + 1, passage, quote))
-    text = " ".join(f"{clean_quote(passages[i].text[a:b])} [{i + 1}]" for i, (a, b) in chosen)
-    answer = Answer(question, text, False, tuple(citations))
+        first_unit = picks[0].unit if picks else None
+        citations.append(citation_for(number[i], passage, quote, first_unit, used=i in quoted))
+    parts = []
+    for candidate in chosen:
+        passage = passages[candidate.passage]
+        text = clean_quote(passage.text[candidate.unit.start : candidate.unit.end])
+        if candidate.unit.omitted:
+            text += f" ({candidate.unit.omitted}; see the passage)"
+        label = _label(passage.chunk.jurisdiction, both)
+        parts.append(f"{label}{text} [{number[candidate.passage]}]")
+    caveats = tuple(
+        dict.fromkeys(caveat for c in citations if c.used and (caveat := caveat_of(c.doc_id)))
+    )
+    answer = Answer(query.text, " ".join(parts), False, tuple(citations), caveats=caveats)
     check_citations(answer)
     return answer
 

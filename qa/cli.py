@@ -150,8 +150,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], rebuild: bool, quiet: bo
 @click.argument("query")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--explain", is_flag=True, help="Show the question analysis and each signal's contribution."
+)
 @click.pass_context
-def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None:
+def search(ctx: click.Context, query: str, k: int | None, as_json: bool, explain: bool) -> None:
     """Show the passages most similar to QUERY.
 
     \b
@@ -162,16 +165,22 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
 
     if not query.strip():
         raise click.BadParameter("the query is empty", param_hint="QUERY")
-    passages = QA.from_settings(_settings(ctx)).search(query, k=k)
+    qa = QA.from_settings(_settings(ctx))
+    analysed = qa.analyse(query)
+    passages = qa.search(analysed, k=k)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"results": [p.to_json() for p in passages]},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        data: dict[str, Any] = {"results": [p.to_json() for p in passages]}
+        if explain:
+            data["query"] = analysed.to_json()
+            for row, p in zip(data["results"], passages, strict=True):
+                row["signals"] = p.explain()
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    if explain:
+        for name, value in analysed.to_json().items():
+            if value:
+                click.echo(f"{name}: {value}")
+        click.echo()
     for p in passages:
         c = p.chunk
         page = f", p. {c.page}" if c.page else ""
@@ -183,12 +192,14 @@ def search(ctx: click.Context, query: str, k: int | None, as_json: bool) -> None
         )
         if c.url:
             click.echo(f"    {c.url}")
+        if explain:
+            click.echo("    " + "  ".join(f"{n} {v:+.3f}" for n, v in p.explain().items()))
         snippet = " ".join(p.text.split())
         click.echo(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
 
 
 def _filters(jurisdiction: tuple[str, ...], doc: tuple[str, ...]) -> Any:
-    from qa.retrieve import Filters
+    from qa.retrieval.search import Filters
 
     if not jurisdiction and not doc:
         return None
@@ -234,9 +245,15 @@ def ask(
     click.echo(answer.text + "\n")
     if error := answer.notes.get("generator_error"):
         click.echo(f"Note: {error}", err=True)
+    for caveat in answer.caveats:
+        click.echo(f"Note: {caveat}.")
+    if answer.caveats:
+        click.echo()
     sources = answer.related if answer.abstained else answer.citations
     click.echo(click.style("Related passages:" if answer.abstained else "Sources:", bold=True))
     for c in sources:
+        if not answer.abstained and not c.used and c.n == min(x.n for x in sources if not x.used):
+            click.echo(click.style("See also:", bold=True))
         page = f", p. {c.page}" if c.page else ""
         upload = " (uploaded document, not an official text)" if c.origin == UPLOADED else ""
         click.echo(f"[{c.n}] {c.section}{page} — {c.short_title}{upload}")
@@ -251,7 +268,8 @@ def ask(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
-    """Score the system on a gold JSONL file (hit@1/3/5, MRR, abstention, latency, misses).
+    """Score answers on a gold JSONL file: answer and citation [1] accuracy, fragments,
+    refusals, retrieval hit@k, latency, and every miss.
 
     \b
     Example:
@@ -273,18 +291,20 @@ def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
     if misses:
         click.echo(f"\nmisses ({len(misses)}):")
     for r in misses:
-        what = f"rank {r.rank}" if r.rank else ("abstained" if r.abstained else "not in top k")
-        if not r.item.answerable:
-            what = "answered an unanswerable question"
-        want = f" want {r.item.doc_id} {r.item.section};" if r.item.answerable else ""
-        click.echo(f"  {r.item.id:5} {what:34}{want} top {r.top}  — {r.item.question}")
+        want = " or ".join(f"{s.doc_id} {s.section}" for s in r.item.sources)
+        click.echo(f"  {r.item.id:5} {'; '.join(r.problems())}")
+        click.echo(f"        question: {r.item.question}")
+        if want:
+            click.echo(f"        want {want}; [1] is {r.top}")
+        if not r.abstained:
+            click.echo(f"        answer: {r.answer[:300]}")
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def docs(ctx: click.Context, as_json: bool) -> None:
-    """List the indexed documents.
+    """List the indexed documents with their version status and caveat.
 
     \b
     Example:
@@ -312,9 +332,11 @@ def docs(ctx: click.Context, as_json: bool) -> None:
         return
     for r in records:
         click.echo(
-            f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  {r.short_title}"
-            f"  ({r.origin})"
+            f"{r.doc_id:16} {r.jurisdiction or '--':3} {r.chunks:5} chunks  "
+            f"{r.status:18} {r.short_title}  ({r.origin})"
         )
+        if r.caveat:
+            click.echo(f"{'':16}   caveat: {r.caveat}")
     click.echo(
         f"{len(records)} documents, {manifest.chunk_count} chunks, built {manifest.built_at}"
     )

@@ -3,17 +3,80 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+class Retrieval(BaseModel):
+    """Named scoring signals and their weights: a passage's score is the sum of
+    weight × signal (each signal in 0..1, penalties subtracted), shown by `search --explain`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dense: float = Field(1.0, ge=0, le=10, description="Cosine of question and passage.")
+    lexical: float = Field(0.4, ge=0, le=10, description="BM25, scaled to the best hit.")
+    fusion: Literal["blend", "rrf"] = Field(
+        "blend", description="Score blend, or reciprocal rank fusion of the two rankings."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset for reciprocal rank fusion.")
+    document: float = Field(0.1, ge=0, le=10, description="A document the question names.")
+    provision: float = Field(0.3, ge=0, le=10, description="A provision it names (Article 15).")
+    jurisdiction: float = Field(
+        0.03, ge=0, le=10, description="A jurisdiction it names (answers come from it alone)."
+    )
+    title: float = Field(0.15, ge=0, le=10, description="Its words in a document's title.")
+    subject: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="A term it abbreviates ('ATMP', 'SoHO', 'CTR') names a document's subject.",
+    )
+    definition: float = Field(
+        0.2, ge=0, le=10, description="The definition of the term a 'what is' question names."
+    )
+    answer_type: float = Field(
+        0.1, ge=0, le=10, description="States what it asks for (a duration, a date, a number)."
+    )
+    heading: float = Field(
+        0.1, ge=0, le=10, description="A heading of its kind ('when…apply' → 'Entry into force')."
+    )
+    context: float = Field(
+        0.1, ge=0, le=10, description="Penalty: recitals, preambles, explanatory notes."
+    )
+    superseded: float = Field(
+        0.1, ge=0, le=10, description="Penalty: a text another text replaced (superseded_by)."
+    )
+    amending: float = Field(
+        0.2,
+        ge=0,
+        le=10,
+        description="Penalty: an amending instrument's text, unless the question names it.",
+    )
+    pieces_per_passage: int = Field(
+        3, ge=1, le=20, description="Retrieved chunks of one provision shown as one passage."
+    )
+    sibling_margin: float = Field(
+        0.2, ge=0, le=10, description="A chunk joins its provision's passage within this score."
+    )
+    passage_chars: int = Field(
+        2500,
+        ge=0,
+        le=20000,
+        description="Neighbouring text of the same provision fills a passage up to this size.",
+    )
 
 
 class Settings(BaseSettings):
     """Settings for ingest, retrieval and the HTTP service. Every field has a default."""
 
     model_config = SettingsConfigDict(
-        env_prefix="QA_", env_file=".env", env_ignore_empty=True, extra="ignore"
+        env_prefix="QA_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        env_nested_delimiter="__",
     )
 
     corpus_dir: Path = Field(Path("corpus"), description="Directory holding the documents.")
@@ -48,69 +111,24 @@ class Settings(BaseSettings):
         "short recitals are grouped.",
     )
     search_k: int = Field(5, ge=1, le=100, description="Default number of passages returned.")
-    dense_weight: float = Field(1.0, ge=0, le=10, description="Weight of the dense score.")
-    lexical_weight: float = Field(
-        0.4, ge=0, le=10, description="Weight of the BM25 score (scaled to the best hit)."
-    )
-    fusion: Literal["blend", "rrf"] = Field(
-        "blend", description="Score blend, or reciprocal rank fusion of the two rankings."
-    )
-    rrf_k: int = Field(60, ge=1, le=1000, description="Rank offset for reciprocal rank fusion.")
-    document_boost: float = Field(
-        0.1, ge=0, le=10, description="Added to passages of a document the question names."
-    )
-    provision_boost: float = Field(
-        0.3, ge=0, le=10, description="Added to the provision a question names (Article 15…)."
-    )
-    jurisdiction_boost: float = Field(
-        0.03, ge=0, le=10, description="Added to passages of a jurisdiction the question names."
-    )
-    title_boost: float = Field(
-        0.15, ge=0, le=10, description="Weight of the question's overlap with a document's title."
-    )
-    definition_boost: float = Field(
-        0.2,
-        ge=0,
-        le=10,
-        description="Added to the definition of a term a 'what is' question names.",
-    )
-    superseded_penalty: float = Field(
-        0.1, ge=0, le=10, description="Subtracted from texts another text replaced (superseded_by)."
-    )
-    heading_boost: float = Field(
-        0.1,
-        ge=0,
-        le=10,
-        description="Added to provisions whose heading answers the question's kind "
-        "('when does it apply' → 'Entry into force and application').",
-    )
-    pieces_per_passage: int = Field(
-        3, ge=1, le=20, description="Retrieved chunks of one provision shown as one passage."
-    )
-    sibling_margin: float = Field(
-        0.2, ge=0, le=10, description="A chunk joins its provision's passage within this score."
-    )
-    passage_chars: int = Field(
-        2500,
-        ge=0,
-        le=20000,
-        description="Neighbouring text of the same provision fills a passage up to this size.",
+    retrieval: Retrieval = Field(
+        default_factory=Retrieval,
+        description="Scoring signals and their weights (QA_RETRIEVAL__<NAME>, e.g. "
+        "QA_RETRIEVAL__LEXICAL=0.5).",
     )
     abstain_below: float = Field(
         0.3,
         ge=0,
         le=2,
         description="Abstain when the evidence (best passage's cosine + half its share of the "
-        "question's words) is below this; calibrated on the dev set's unanswerable items.",
+        "question's words) is below this; calibrated on the tuning set's unanswerable items.",
     )
-    context_penalty: float = Field(
-        0.1, ge=0, le=10, description="Subtracted from recitals, preambles and explanatory notes."
-    )
-    answer_type_boost: float = Field(
-        0.1,
+    strong_evidence: float = Field(
+        0.9,
         ge=0,
-        le=10,
-        description="Added to passages stating what the question asks for (a duration, a date…).",
+        le=3,
+        description="Evidence at or above which a word the corpus never uses does not, alone, "
+        "refuse the question.",
     )
     admin_token: str | None = Field(
         None,

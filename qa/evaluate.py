@@ -1,8 +1,10 @@
-"""Evaluation on gold questions (the format of shared/eval/dev.jsonl).
+"""Evaluation on gold questions (the format of shared/eval/dev.jsonl), scored on what the user
+reads: the answer text, citation [1] and the refusal — retrieval hit@k only as a means.
 
-A hit at rank r: the r-th citation's passage contains the item's evidence phrase after
-normalisation (NFKC; curly quotes to straight; en/em dashes to '-'; `* _ ` > # | \\` to spaces;
-whitespace collapsed; lower case).
+A gold item names one or more acceptable sources (`doc_id`, `section`, `evidence`; extra ones
+under `alternatives`, e.g. the same rule in an EU and a UK text). Text "contains" an evidence
+phrase after normalisation (NFKC; curly quotes to straight; en/em dashes to '-';
+`* _ ` > # | \\` to spaces; whitespace collapsed; lower case).
 """
 
 import json
@@ -11,15 +13,26 @@ import statistics
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.answer import Answer
+from qa.answer import MARKER, Answer, unit_texts
 from qa.errors import QAError
 
 MARKUP = re.compile(r"[*_`>#|\\]")
 QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+# A unit of the answer that stops where its substance should begin.
+FRAGMENT_END = re.compile(r"(?:[:;,—–-]|\b(?:and|or))\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One acceptable source of an answer: the provision and a phrase it contains."""
+
+    doc_id: str | None
+    section: str | None
+    phrase: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,14 @@ class EvalItem:
     doc_id: str | None = None
     section: str | None = None
     evidence: str | None = None
+    alternatives: tuple[Evidence, ...] = ()
+
+    @property
+    def sources(self) -> tuple[Evidence, ...]:
+        """Every acceptable source, the primary one first."""
+        if not self.answerable or not self.evidence:
+            return ()
+        return (Evidence(self.doc_id, self.section, self.evidence), *self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -39,11 +60,34 @@ class ItemResult:
     """What the system did with one gold question."""
 
     item: EvalItem
-    rank: int | None
+    rank: int | None  # first citation holding the evidence
     abstained: bool
     doc_in_top: bool
+    doc_first: bool  # citation [1] is in an acceptable document
+    in_answer: bool  # the answer text itself states the evidence
+    fragment: bool  # some unit of the answer ends on a lead-in or a dangling conjunction
     top: str
+    answer: str
     latency_ms: float
+
+    def problems(self) -> list[str]:
+        """What went wrong, in words (empty: nothing)."""
+        if not self.item.answerable:
+            return [] if self.abstained else ["answered an unanswerable question"]
+        if self.abstained:
+            return ["refused an answerable question"]
+        out = []
+        if not self.in_answer:
+            out.append("evidence not in the answer")
+        if self.rank != 1:
+            out.append(f"citation [1] lacks it (rank {self.rank})" if self.rank else "not cited")
+        if self.fragment:
+            out.append("fragment")
+        return out
+
+
+def _share(values: Sequence[bool]) -> float:
+    return sum(values) / max(len(values), 1)
 
 
 @dataclass
@@ -58,8 +102,7 @@ class EvalReport:
 
     def hit_at(self, n: int) -> float:
         """Share of answerable items with the evidence in the first n citations."""
-        items = self._answerable()
-        return sum(r.rank is not None and r.rank <= n for r in items) / max(len(items), 1)
+        return _share([r.rank is not None and r.rank <= n for r in self._answerable()])
 
     @property
     def mrr(self) -> float:
@@ -70,13 +113,27 @@ class EvalReport:
     @property
     def doc_at_k(self) -> float:
         """Share of answerable items whose document is among the first k citations."""
-        items = self._answerable()
-        return sum(r.doc_in_top for r in items) / max(len(items), 1)
+        return _share([r.doc_in_top for r in self._answerable()])
+
+    @property
+    def doc_at_1(self) -> float:
+        """Share of answerable items whose citation [1] is in an acceptable document."""
+        return _share([r.doc_first for r in self._answerable()])
+
+    @property
+    def answer_accuracy(self) -> float:
+        """Share of answerable items whose answer text states the evidence."""
+        return _share([r.in_answer for r in self._answerable()])
+
+    @property
+    def fragment_rate(self) -> float:
+        """Share of given answers with a unit cut off after a lead-in or a conjunction."""
+        given = [r for r in self.results if not r.abstained]
+        return _share([r.fragment for r in given])
 
     def abstention(self, answerable: bool) -> float:
         """Share of (un)answerable items on which the system abstained."""
-        items = [r for r in self.results if r.item.answerable == answerable]
-        return sum(r.abstained for r in items) / max(len(items), 1)
+        return _share([r.abstained for r in self.results if r.item.answerable == answerable])
 
     def latency(self, quantile: float) -> float:
         """Latency quantile in ms (0.5 = p50)."""
@@ -88,25 +145,29 @@ class EvalReport:
         return statistics.quantiles(values, n=100, method="inclusive")[round(quantile * 100) - 1]
 
     def misses(self) -> list[ItemResult]:
-        """Answerable items not hit at 1, and unanswerable items answered anyway."""
-        return [
-            r
-            for r in self.results
-            if (r.item.answerable and r.rank != 1) or (not r.item.answerable and not r.abstained)
-        ]
+        """Items with a problem the user would see (or a retrieval miss at rank 1)."""
+        return [r for r in self.results if r.problems()]
 
     def summary(self) -> dict[str, Any]:
-        """The headline numbers."""
+        """The headline numbers: what the user reads first, then retrieval."""
+        answerable = self._answerable()
+        unanswerable = [r for r in self.results if not r.item.answerable]
         return {
             "items": len(self.results),
-            "answerable": len(self._answerable()),
+            "answerable": len(answerable),
+            "answer_accuracy": round(self.answer_accuracy, 3),
+            "citation1_accuracy": round(self.hit_at(1), 3),
+            "doc@1": round(self.doc_at_1, 3),
+            "fragment_rate": round(self.fragment_rate, 3),
+            "refused_unanswerable": f"{sum(r.abstained for r in unanswerable)}/{len(unanswerable)}",
+            "refused_answerable": f"{sum(r.abstained for r in answerable)}/{len(answerable)}",
+            "abstain_unanswerable": round(self.abstention(False), 3),
+            "abstain_answerable": round(self.abstention(True), 3),
             "hit@1": round(self.hit_at(1), 3),
             "hit@3": round(self.hit_at(3), 3),
             "hit@5": round(self.hit_at(5), 3),
             "mrr": round(self.mrr, 3),
             f"doc@{self.k}": round(self.doc_at_k, 3),
-            "abstain_unanswerable": round(self.abstention(False), 3),
-            "abstain_answerable": round(self.abstention(True), 3),
             "latency_p50_ms": round(self.latency(0.5), 1),
             "latency_p95_ms": round(self.latency(0.95), 1),
         }
@@ -116,7 +177,16 @@ class EvalReport:
         return {
             "summary": self.summary(),
             "misses": [
-                {**asdict(r.item), "rank": r.rank, "abstained": r.abstained, "top": r.top}
+                {
+                    "id": r.item.id,
+                    "question": r.item.question,
+                    "answerable": r.item.answerable,
+                    "want": [f"{s.doc_id} {s.section}" for s in r.item.sources],
+                    "problems": r.problems(),
+                    "rank": r.rank,
+                    "top": r.top,
+                    "answer": r.answer,
+                }
                 for r in self.misses()
             ],
         }
@@ -126,6 +196,17 @@ def normalise(text: str) -> str:
     """The scoring normalisation of shared/eval/README.md."""
     text = unicodedata.normalize("NFKC", text).translate(QUOTES)
     return " ".join(MARKUP.sub(" ", text).split()).lower()
+
+
+def is_fragment(answer_text: str) -> bool:
+    """Whether a unit of the answer ends on ":", "—", ";", "and", "or" with its substance cut."""
+    return any(FRAGMENT_END.search(unit) for unit in unit_texts(answer_text))
+
+
+def _evidence(data: Any) -> Evidence:
+    if not isinstance(data, dict) or not data.get("evidence"):
+        raise ValueError("each alternative needs doc_id, section and evidence")
+    return Evidence(data.get("doc_id"), data.get("section"), str(data["evidence"]))
 
 
 def load_items(path: Path) -> list[EvalItem]:
@@ -147,8 +228,9 @@ def load_items(path: Path) -> list[EvalItem]:
                 doc_id=data.get("doc_id"),
                 section=data.get("section"),
                 evidence=data.get("evidence"),
+                alternatives=tuple(_evidence(a) for a in data.get("alternatives") or ()),
             )
-        except (ValueError, KeyError, TypeError) as ex:
+        except (ValueError, KeyError, TypeError, AttributeError) as ex:
             raise QAError(f"{path}, line {number}: not a gold item ({ex})") from None
         if item.answerable and not item.evidence:
             raise QAError(f"{path}, line {number}: an answerable item needs an evidence phrase")
@@ -158,27 +240,33 @@ def load_items(path: Path) -> list[EvalItem]:
     return items
 
 
+def score(item: EvalItem, answer: Answer, *, k: int, latency_ms: float = 0.0) -> ItemResult:
+    """Score one answer against its gold item."""
+    cited = answer.citations[:k]
+    phrases = [normalise(s.phrase) for s in item.sources]
+    rank = next((c.n for c in cited if any(p in normalise(c.text) for p in phrases)), None)
+    docs = {s.doc_id for s in item.sources}
+    prose = normalise(MARKER.sub(" ", answer.text))
+    return ItemResult(
+        item=item,
+        rank=rank,
+        abstained=answer.abstained,
+        doc_in_top=any(c.doc_id in docs for c in cited),
+        doc_first=bool(cited) and cited[0].doc_id in docs,
+        in_answer=not answer.abstained and any(p in prose for p in phrases),
+        fragment=not answer.abstained and is_fragment(answer.text),
+        top=f"{cited[0].doc_id} {cited[0].section}" if cited else "(abstained)",
+        answer=answer.text,
+        latency_ms=latency_ms,
+    )
+
+
 def evaluate(items: Sequence[EvalItem], ask: Callable[[str], Answer], *, k: int) -> EvalReport:
-    """Run every question through `ask` and score its citations (or related passages)."""
+    """Run every question through `ask` and score its answer and citations."""
     report = EvalReport(k=k)
     for item in items:
         started = time.perf_counter()
         answer = ask(item.question)
         latency = (time.perf_counter() - started) * 1000
-        cited = answer.citations[:k]
-        rank = None
-        if item.answerable and item.evidence:
-            wanted = normalise(item.evidence)
-            rank = next((c.n for c in cited if wanted in normalise(c.text)), None)
-        top = f"{cited[0].doc_id} {cited[0].section}" if cited else "(abstained)"
-        report.results.append(
-            ItemResult(
-                item=item,
-                rank=rank,
-                abstained=answer.abstained,
-                doc_in_top=any(c.doc_id == item.doc_id for c in cited),
-                top=top,
-                latency_ms=latency,
-            )
-        )
+        report.results.append(score(item, answer, k=k, latency_ms=latency))
     return report

@@ -45,6 +45,9 @@ class DocumentRecord:
     pages: int | None = None
     aliases: tuple[str, ...] = ()
     superseded_by: str | None = None
+    status: str = "current"  # version status from sources.toml (qa.sources.STATUSES)
+    caveat: str = ""  # one line to show under answers drawn from it; "" = none
+    amends: tuple[str, ...] = ()  # ids of the texts an amending instrument amends
     origin: str = LOCAL  # "official mirror", "uploaded" or "local file"
 
 

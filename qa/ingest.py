@@ -157,10 +157,13 @@ def _same_metadata(record: DocumentRecord, source: Source) -> bool:
     """Whether the manifest entry still says what sources.toml says about the document."""
     recorded = (record.title, record.short_title, record.url, record.jurisdiction)
     listed = (source.title, source.short_title, source.url, source.jurisdiction)
-    return recorded == listed and (record.aliases, record.superseded_by) == (
-        source.aliases,
-        source.superseded_by,
-    )
+    return recorded == listed and (
+        record.aliases,
+        record.superseded_by,
+        record.status,
+        record.caveat,
+        record.amends,
+    ) == (source.aliases, source.superseded_by, source.status, source.caveat, source.amends)
 
 
 def _previous(index_dir: Path, embedder: Embedder) -> Index | None:
@@ -290,6 +293,9 @@ def build_index(
                     pages=len(doc.page_starts) or None,
                     aliases=source.aliases if source else (),
                     superseded_by=source.superseded_by if source else None,
+                    status=source.status if source else "current",
+                    caveat=source.caveat if source else "",
+                    amends=source.amends if source else (),
                     origin=origin,
                 )
                 chunks.extend(doc_chunks)

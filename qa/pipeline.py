@@ -9,12 +9,15 @@ from pathlib import Path
 from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
+from qa.errors import SourceError
 from qa.generate import AnswerStream, ChatModel, generate_answer
 from qa.index import Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
 from qa.parsing import ParseLimits
-from qa.question import unknown_terms
-from qa.retrieve import Filters, Passage, Retriever, Weights
+from qa.refusal import refusal_reason
+from qa.retrieval.query import Query
+from qa.retrieval.references import NamedAct
+from qa.retrieval.search import Filters, Passage, Retriever, Weights
 from qa.sources import Source, load_sources, sources_by_id
 
 
@@ -31,26 +34,18 @@ def load_source_map(settings: Settings) -> dict[str, Source]:
     return sources_by_id(load_sources(path))
 
 
-def weights_from(settings: Settings) -> Weights:
-    """Retrieval weights from the settings."""
-    return Weights(
-        dense=settings.dense_weight,
-        lexical=settings.lexical_weight,
-        fusion=settings.fusion,
-        rrf_k=settings.rrf_k,
-        document_boost=settings.document_boost,
-        provision_boost=settings.provision_boost,
-        jurisdiction_boost=settings.jurisdiction_boost,
-        title_boost=settings.title_boost,
-        definition_boost=settings.definition_boost,
-        context_penalty=settings.context_penalty,
-        answer_type_boost=settings.answer_type_boost,
-        superseded_penalty=settings.superseded_penalty,
-        heading_boost=settings.heading_boost,
-        pieces_per_passage=settings.pieces_per_passage,
-        sibling_margin=settings.sibling_margin,
-        passage_chars=settings.passage_chars,
-    )
+def unindexed_sources(settings: Settings, index: Index) -> list[NamedAct]:
+    """The texts sources.toml lists that the index does not hold, with their official URL,
+    so a question naming one is refused with a sentence naming it."""
+    try:
+        sources = load_source_map(settings)
+    except SourceError:
+        return []
+    return [
+        NamedAct(s.short_title, s.url, tuple(s.aliases))
+        for s in sources.values()
+        if s.id not in index.manifest.documents
+    ]
 
 
 def load_chat_model(settings: Settings) -> ChatModel | None:
@@ -105,9 +100,9 @@ class QA:
     def __init__(self, settings: Settings, embedder: Embedder, index: Index) -> None:
         self.settings = settings
         self.embedder = embedder
-        self._retriever = Retriever(index, embedder)
+        self._retriever = Retriever(index, embedder, unindexed=unindexed_sources(settings, index))
         self._lock = threading.Lock()
-        self.weights = weights_from(settings)
+        self.weights = settings.retrieval
         self.chat_model = load_chat_model(settings)
 
     @classmethod
@@ -127,12 +122,19 @@ class QA:
         fresh = Index.load(
             self.settings.index_dir, model=self.embedder.model_name, dim=self.embedder.dim
         )
+        retriever = Retriever(
+            fresh, self.embedder, unindexed=unindexed_sources(self.settings, fresh)
+        )
         with self._lock:
-            self._retriever = Retriever(fresh, self.embedder)
+            self._retriever = retriever
+
+    def analyse(self, question: str) -> Query:
+        """The question as retrieval and answering read it (see `qa.retrieval.query`)."""
+        return self._retriever.analyse(question)
 
     def search(
         self,
-        query: str,
+        query: str | Query,
         *,
         k: int | None = None,
         filters: Filters | None = None,
@@ -190,26 +192,28 @@ class QA:
         """The extractive answer or the abstention: retrieval and sentence choice, no model call."""
         started = time.perf_counter()
         retriever = self._retriever
+        query = retriever.analyse(question)
         passages = retriever.search(
-            question, k=top_k or self.settings.search_k, filters=filters, weights=self.weights
+            query, k=top_k or self.settings.search_k, filters=filters, weights=self.weights
         )
         idf = retriever.index.lexical.idf
         evidence = evidence_strength(question, passages, idf)
-        unknown = unknown_terms(
-            question,
-            known=retriever.index.lexical.document_frequency,
-            word_pieces=self.embedder.word_pieces,
-            names=retriever.name_words,
+        reason = refusal_reason(
+            query,
+            passages,
+            evidence,
+            abstain_below=self.settings.abstain_below,
+            strong_evidence=self.settings.strong_evidence,
         )
-        if unknown or evidence < self.settings.abstain_below:
-            answer = abstain(question, passages, evidence, unknown=unknown)
+        if reason is not None:
+            answer = abstain(question, passages, evidence, reason)
         else:
+            records = retriever.index.manifest.documents
             answer = compose_answer(
-                question,
+                query,
                 passages,
-                query_vector=retriever.query_vector(question),
-                embed=self.embedder.embed,
                 idf=idf,
+                caveat_of=lambda doc_id: records[doc_id].caveat if doc_id in records else "",
             )
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         return replace(answer, took_ms=took_ms, evidence=round(evidence, 4))

@@ -19,6 +19,18 @@ from qa.errors import SourceError
 
 JURISDICTIONS = ("EU", "UK")
 KINDS = ("regulation", "directive", "statutory instrument", "guideline", "reflection paper")
+# Version status of the text held (see the header of corpus/sources.toml for what each means).
+STATUSES = (
+    "current",
+    "not-current",
+    "excerpt",
+    "as-made-amending",
+    "not-yet-applicable",
+    "to-be-repealed",
+    "superseded",
+)
+# Statuses whose answers must carry the entry's `caveat`.
+CAVEAT_REQUIRED = tuple(s for s in STATUSES if s != "current")
 STATES = ("present", "copied", "downloaded", "failed")
 USER_AGENT = "atmp-qa/0.1 (corpus fetch; python-urllib)"
 
@@ -35,7 +47,16 @@ _REQUIRED = (
     "file",
     "mirrored",
 )
-_OPTIONAL = ("sha256", "download_url", "notes", "aliases", "superseded_by")
+_OPTIONAL = (
+    "sha256",
+    "download_url",
+    "notes",
+    "aliases",
+    "superseded_by",
+    "status",
+    "caveat",
+    "amends",
+)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -59,6 +80,9 @@ class Source:
     notes: str = ""
     aliases: tuple[str, ...] = ()  # names people use for it: "ATMP Regulation", "CTR"
     superseded_by: str | None = None  # id of the text that replaced this one
+    status: str = "current"  # one of STATUSES: how far the text held is the law as it stands
+    caveat: str = ""  # one line shown under answers drawn from it ("" = none needed)
+    amends: tuple[str, ...] = ()  # ids (or CELEX / SI names) of the texts it amends
 
 
 @dataclass(frozen=True)
@@ -136,14 +160,18 @@ def _parse_source(path: Path, number: int, table: Any) -> Source:
         if key == "mirrored":
             if not isinstance(value, bool):
                 raise SourceError(f"{label}: 'mirrored' must be true or false")
-        elif key == "aliases":
+        elif key in ("aliases", "amends"):
             if value is None:
                 value = ()
             elif not isinstance(value, list) or not all(
                 isinstance(a, str) and a.strip() for a in value
             ):
-                raise SourceError(f"{label}: 'aliases' must be a list of non-empty strings")
+                raise SourceError(f"{label}: {key!r} must be a list of non-empty strings")
             value = tuple(value)
+        elif key == "caveat" and value is not None:
+            if not isinstance(value, str) or "\n" in value.strip():
+                raise SourceError(f"{label}: 'caveat' must be a one-line string")
+            value = value.strip()
         elif value is not None and (not isinstance(value, str) or not value.strip()):
             raise SourceError(f"{label}: {key!r} must be a non-empty string")
         values[key] = value
@@ -151,6 +179,8 @@ def _parse_source(path: Path, number: int, table: Any) -> Source:
     if problem:
         raise SourceError(f"{label}: {problem}")
     values["notes"] = values["notes"] or ""
+    values["status"] = values["status"] or "current"
+    values["caveat"] = values["caveat"] or ""
     return Source(**values)
 
 
@@ -159,6 +189,11 @@ def _check_values(v: dict[str, Any]) -> str | None:
         return f"jurisdiction must be one of {', '.join(JURISDICTIONS)}"
     if v["kind"] not in KINDS:
         return f"kind must be one of {', '.join(KINDS)}"
+    status = v["status"] or "current"
+    if status not in STATUSES:
+        return f"status must be one of {', '.join(STATUSES)}"
+    if status in CAVEAT_REQUIRED and not v["caveat"]:
+        return f"a text with status {status!r} needs a one-line caveat"
     try:
         dt.date.fromisoformat(v["version_date"])
     except ValueError:

@@ -12,7 +12,7 @@ from qa.answer import Answer, citation_for
 from qa.config import Settings
 from qa.evaluate import EvalItem, evaluate, load_items
 from qa.pipeline import QA
-from qa.retrieve import Weights
+from qa.retrieval.search import Weights
 
 REPO = Path(__file__).resolve().parent.parent
 NO_STRUCTURE = {

@@ -85,7 +85,7 @@ def real_index(
     statuses = fetch_corpus(
         load_sources(SOURCES), settings.corpus_dir, mirror=shared_corpus, timeout_s=1
     )
-    assert sum(s.state == "copied" for s in statuses) == 15
+    assert sum(s.state == "copied" for s in statuses) == 19
     report = ingest(settings, embedder=embedder)
     assert not report.failed, report.failed
     return settings

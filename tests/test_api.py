@@ -169,7 +169,18 @@ def test_ask_cites_the_traceability_article(client: TestClient) -> None:
 
 def test_ready_describes_the_whole_corpus(client: TestClient) -> None:
     body = client.get("/ready").json()
-    assert body["status"] == "ready" and body["documents"] == 15 and body["chunks"] > 1000
+    assert body["status"] == "ready" and body["documents"] == 19 and body["chunks"] > 1000
+
+
+def test_documents_show_each_texts_version_status(client: TestClient) -> None:
+    docs = {d["doc_id"]: d for d in client.get("/documents").json()["documents"]}
+    assert len(docs) == 19 and all(d["status"] and "caveat" in d for d in docs.values())
+    hmr = docs["uksi-2012-1916"]
+    assert hmr["status"] == "excerpt" and hmr["caveat"].startswith("HMR 2012: excerpts")
+    assert docs["32006R0507"]["status"] == "current" and docs["32006R0507"]["caveat"] == ""
+    detail = client.get("/documents/32007R1394").json()
+    assert detail["status"] == "not-current" and "2012-07-02" in detail["caveat"]
+    assert detail["sections"]
 
 
 @pytest.mark.parametrize(

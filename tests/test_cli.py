@@ -35,11 +35,11 @@ def test_corpus_fetch_from_mirror_is_idempotent(
     code, out = run(["corpus", "fetch", "--mirror", str(shared_corpus)], env_for)
     assert code == 0, out
     lines = out.splitlines()
-    assert sum(line.startswith("copied") for line in lines) == 15
-    assert "15 of 20 documents" in lines[-1]
+    assert sum(line.startswith("copied") for line in lines) == 19
+    assert "19 of 24 documents" in lines[-1]
     assert (tmp_path / "corpus" / "eu" / "32007R1394.md").exists()
     code, out = run(["corpus", "fetch", "--mirror", str(shared_corpus)], env_for)
-    assert code == 0 and sum(line.startswith("present") for line in out.splitlines()) == 15
+    assert code == 0 and sum(line.startswith("present") for line in out.splitlines()) == 19
 
 
 def test_corpus_fetch_rejects_a_missing_mirror(env_for: dict[str, str], tmp_path: Path) -> None:
@@ -91,9 +91,17 @@ def test_search_text_output(real_index: Settings) -> None:
 def test_docs_json(real_index: Settings) -> None:
     code, out = run(["docs", "--json"], real_env(real_index))
     data = json.loads(out)
-    assert code == 0 and len(data["documents"]) == 15 and data["chunks"] > 1000
+    assert code == 0 and len(data["documents"]) == 19 and data["chunks"] > 1000
+    by_id = {d["doc_id"]: d for d in data["documents"]}
+    assert by_id["uksi-2012-1916"]["status"] == "excerpt"
+    assert by_id["uksi-2012-1916"]["caveat"].startswith("HMR 2012: excerpts, as at 2013-11-11")
+    assert by_id["uksi-2025-538"]["amends"] == ["uksi-2004-1031"]
+    assert by_id["32006R0507"]["status"] == "current" and by_id["32006R0507"]["caveat"] == ""
     code, out = run(["docs"], real_env(real_index))
-    assert "32007R1394" in out and out.splitlines()[-1].startswith("15 documents")
+    assert "32007R1394" in out and out.splitlines()[-1].startswith("19 documents")
+    hmr = next(i for i, line in enumerate(out.splitlines()) if line.startswith("uksi-2012-1916"))
+    assert "excerpt" in out.splitlines()[hmr]
+    assert "caveat: HMR 2012: excerpts" in out.splitlines()[hmr + 1]
 
 
 @pytest.mark.parametrize("args", [["search", "anything"], ["docs"], ["serve", "--port", "8765"]])

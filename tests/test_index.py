@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from qa.errors import IndexMismatchError, IndexNotFoundError
-from qa.index import Index
+from qa.index import Index, Manifest
 from qa.pipeline import ingest
 
 from .conftest import RecordingEmbedder, make_settings
@@ -128,3 +128,31 @@ def test_damaged_rows_are_refused_in_one_line_naming_the_file_and_row(
     message = str(caught.value)
     assert phrase in message and "\n" not in message and len(message) < 400, message
     assert message.endswith("run `atmp-qa ingest --rebuild`.")
+
+
+def test_a_manifest_without_version_status_still_loads() -> None:
+    record = {
+        "doc_id": "old",
+        "title": "Old",
+        "short_title": "Old",
+        "source_path": "/x/old.md",
+        "sha256": "0" * 64,
+        "chunks": 1,
+        "aliases": ["Old Act"],
+    }
+    manifest = Manifest.from_json(
+        {
+            "model": "m",
+            "dim": 3,
+            "chunker_version": "1",
+            "chunk_max_chars": 10,
+            "chunk_min_chars": 1,
+            "built_at": "2020-01-01T00:00:00Z",
+            "build_seconds": 0.1,
+            "documents": {"old": record},
+        }
+    )
+    old = manifest.documents["old"]
+    assert (old.status, old.caveat, old.amends, old.aliases) == ("current", "", (), ("Old Act",))
+    again = Manifest.from_json(json.loads(json.dumps(manifest.to_json())))
+    assert again.documents["old"] == old

@@ -23,7 +23,7 @@ from qa.embed import Embedder
 from qa.index import DocumentRecord, Index, Manifest
 from qa.pipeline import ingest
 from qa.readers.document import LOCAL, OFFICIAL, ORIGINS, UPLOADED
-from qa.retrieve import Retriever
+from qa.retrieval.search import Retriever
 from qa.sources import load_sources, sources_by_id
 
 from .conftest import DATA, SOURCES, make_settings

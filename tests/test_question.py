@@ -1,6 +1,6 @@
 import pytest
 
-from qa.question import answer_types, defined_terms, finds_answer_type, unknown_terms
+from qa.retrieval.query import answer_types, defined_terms, finds_answer_type, unknown_terms
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_defined_terms_weigh_pointers_lower() -> None:
 
 def test_a_question_names_a_term_only_with_its_words_in_order() -> None:
     from qa.lexical import tokenize
-    from qa.question import names_term
+    from qa.retrieval.query import names_term
 
     stems = tokenize("What is an auxiliary medicinal product in a clinical trial?")
     assert names_term(stems, tuple(tokenize("auxiliary medicinal product")))

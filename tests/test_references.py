@@ -1,6 +1,6 @@
 import pytest
 
-from qa.references import DocumentName, parse_references
+from qa.retrieval.references import DocumentName, parse_references
 
 DOCUMENTS = [
     DocumentName("32007R1394", "Regulation (EC) No 1394/2007", ("ATMP Regulation",)),

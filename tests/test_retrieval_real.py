@@ -17,7 +17,7 @@ def test_traceability_question_finds_article_15(real_index: Settings) -> None:
 
 def test_whole_corpus_is_indexed_with_citations(real_index: Settings) -> None:
     index = Index.load(real_index.index_dir)
-    assert len(index.manifest.documents) == 15
+    assert len(index.manifest.documents) == 19
     assert all(c.url and c.section and c.jurisdiction in ("EU", "UK") for c in index.chunks)
     hmr = index.manifest.documents["uksi-2012-1916"]
     assert hmr.jurisdiction == "UK" and hmr.url == "https://www.legislation.gov.uk/uksi/2012/1916"

@@ -7,7 +7,7 @@ import pytest
 from qa.config import Settings
 from qa.embed import SentenceTransformerEmbedder
 from qa.pipeline import QA, ingest
-from qa.retrieve import Filters, Weights
+from qa.retrieval.search import Filters, Weights
 
 from .conftest import make_settings
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,15 @@ from typing import Any
 import pytest
 
 from qa.errors import SourceError
-from qa.sources import FetchStatus, Source, fetch_corpus, load_sources, sources_by_id
+from qa.sources import (
+    CAVEAT_REQUIRED,
+    STATUSES,
+    FetchStatus,
+    Source,
+    fetch_corpus,
+    load_sources,
+    sources_by_id,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_SOURCES = ROOT / "corpus" / "sources.toml"
@@ -154,10 +163,103 @@ def test_real_sources_toml_lists_the_texts_we_cannot_ship() -> None:
 
 def test_real_mirror_files_match_their_pinned_sha256() -> None:
     corpus = SHARED_MANIFEST.parent
-    for source in load_sources(REAL_SOURCES):
-        if source.mirrored:
-            data = (corpus / source.file).read_bytes()
-            assert _sha(data) == source.sha256, source.id
+    if not corpus.is_dir():
+        pytest.skip(f"no shared corpus at {corpus}")
+    mirrored = [s for s in load_sources(REAL_SOURCES) if s.mirrored]
+    assert len(mirrored) == 19
+    for source in mirrored:
+        data = (corpus / source.file).read_bytes()
+        assert _sha(data) == source.sha256, source.id
+
+
+MIRRORED_FILES = {
+    "eu/32000R0141.md",
+    "eu/32004L0023.md",
+    "eu/32004R0726.md",
+    "eu/32006L0017.md",
+    "eu/32006R0507.md",
+    "eu/32006R1901.md",
+    "eu/32007R1394.md",
+    "eu/32008R1234.md",
+    "eu/32009R0668.md",
+    "eu/32014R0536.md",
+    "eu/32017R1569.md",
+    "eu/32019R0005.md",
+    "eu/32024R1938.md",
+    "uk/uksi-2004-1031.md",
+    "uk/uksi-2007-1523.md",
+    "uk/uksi-2010-1882.md",
+    "uk/uksi-2012-1916.md",
+    "uk/uksi-2025-538.md",
+    "uk/uksi-2025-87.md",
+}
+
+
+def test_real_sources_toml_lists_all_19_mirrored_files() -> None:
+    sources = load_sources(REAL_SOURCES)
+    assert {s.file for s in sources if s.mirrored} == MIRRORED_FILES
+    for source in sources:
+        if source.mirrored and source.id != "uksi-2012-1916":  # the excerpt: mirror only
+            assert source.download_url is not None, source.id
+            assert source.download_url.startswith(
+                "https://raw.githubusercontent.com/legalize-dev/"
+            ), source.id
+            assert source.download_url.endswith("/" + Path(source.file).name), source.id
+    by_id = sources_by_id(sources)
+    assert "EUTCD" in by_id["32004L0023"].aliases
+    assert "Q&S Regulations" in by_id["uksi-2007-1523"].aliases
+    assert by_id["32004L0023"].kind == "directive" and by_id["32006L0017"].kind == "directive"
+    assert by_id["uksi-2025-538"].url == "https://www.legislation.gov.uk/uksi/2025/538"
+
+
+def test_real_sources_version_status_and_caveats() -> None:
+    sources = load_sources(REAL_SOURCES)
+    by_id = sources_by_id(sources)
+    for source in sources:
+        assert source.status in STATUSES, source.id
+        if source.status in CAVEAT_REQUIRED:
+            assert source.caveat and "\n" not in source.caveat, source.id
+            assert len(source.caveat) <= 160, source.id
+        for amended in source.amends:
+            assert amended != source.id
+    assert by_id["uksi-2012-1916"].status == "excerpt"
+    assert by_id["uksi-2012-1916"].caveat == (
+        "HMR 2012: excerpts, as at 2013-11-11; later amendments not included"
+    )
+    for sid in ("32004R0726", "32007R1394", "32008R1234", "32014R0536", "uksi-2004-1031"):
+        assert by_id[sid].status == "not-current", sid
+    assert "2012-07-02" in by_id["32007R1394"].caveat
+    assert by_id["uksi-2010-1882"].status == "superseded"
+    assert by_id["32004L0023"].status == "to-be-repealed"
+    assert by_id["32024R1938"].status == "not-yet-applicable"
+    # A text whose caveat says it is not current is not marked current, and vice versa.
+    for source in sources:
+        if "NOT current" in source.notes or "EXCERPTS" in source.notes:
+            assert source.status != "current", source.id
+    amending = {s.id: s.amends for s in sources if s.status == "as-made-amending"}
+    assert amending == {
+        "32019R0005": ("32004R0726", "32006R1901", "32001L0083"),
+        "32009L0120": ("32001L0083",),
+        "uksi-2025-87": ("uksi-2012-1916", "uksi-2004-1031"),
+        "uksi-2025-538": ("uksi-2004-1031",),
+    }
+    assert "uksi-2004-1031" in by_id["uksi-2010-1882"].amends
+
+
+def _names_in(text: str, name: str) -> bool:
+    words = r"\s+".join(re.escape(w) for w in name.split())
+    return re.search(rf"(?<![\w/]){words}(?![\w/])", text, re.I) is not None
+
+
+def test_real_aliases_do_not_collide_across_documents() -> None:
+    sources = load_sources(REAL_SOURCES)
+    for source in sources:
+        for alias in source.aliases:
+            for other in sources:
+                if other.id == source.id:
+                    continue
+                for name in (*other.aliases, other.short_title):
+                    assert not _names_in(name, alias), (source.id, alias, other.id, name)
 
 
 def test_copy_from_mirror(tmp_path: Path, mirror: Path, small_sources: list[Source]) -> None:
@@ -343,6 +445,18 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
             "kind must be one of",
         ),
         (_entry("a", "eu/a.md", sha=None, mirrored=False) + "colour = 'red'\n", "unknown key"),
+        (
+            _entry("a", "eu/a.md", sha=None, mirrored=False) + "status = 'stale'\n",
+            "status must be one of",
+        ),
+        (
+            _entry("a", "eu/a.md", sha=None, mirrored=False) + "status = 'excerpt'\n",
+            "needs a one-line caveat",
+        ),
+        (
+            _entry("a", "eu/a.md", sha=None, mirrored=False) + "amends = 'x'\n",
+            "'amends' must be a list",
+        ),
         ('[[source]]\nid = "a"\n', "missing key"),
     ],
 )
@@ -352,3 +466,16 @@ def test_malformed_entries_are_source_errors(tmp_path: Path, text: str, message:
     with pytest.raises(SourceError, match=message) as info:
         load_sources(toml)
     assert str(info.value).startswith(f"{toml}: ")
+
+
+def test_status_defaults_to_current_without_caveat(tmp_path: Path) -> None:
+    toml = tmp_path / "sources.toml"
+    toml.write_text(
+        _entry("a", "eu/a.md", sha=None, mirrored=False)
+        + _entry("b", "eu/b.md", sha=None, mirrored=False)
+        + "status = 'as-made-amending'\ncaveat = ' B: as made. '\namends = ['a']\n",
+        encoding="utf-8",
+    )
+    a, b = load_sources(toml)
+    assert (a.status, a.caveat, a.amends) == ("current", "", ())
+    assert (b.status, b.caveat, b.amends) == ("as-made-amending", "B: as made.", ("a",))

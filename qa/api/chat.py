@@ -200,7 +200,8 @@ def sources_markdown(answer: Answer) -> str:
     if not items:
         return ""
     lines = [f"{c.n}. {source_label(c)}" for c in items]
-    return f"\n\n**{heading}**\n\n" + "\n".join(lines)
+    notes = "".join(f"\n\n_Note: {caveat}._" for caveat in answer.caveats)
+    return f"\n\n**{heading}**\n\n" + "\n".join(lines) + notes
 
 
 def _citations(answer: Answer) -> tuple[list[CitationOut], list[CitationOut]]:

@@ -24,7 +24,7 @@ from qa.api.schemas import (
     document_out,
     passage_out,
 )
-from qa.retrieve import Filters
+from qa.retrieval.search import Filters
 
 router = APIRouter()
 

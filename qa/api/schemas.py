@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from qa.answer import Answer, Citation
 from qa.chunking import Chunk
 from qa.index import DocumentRecord
-from qa.retrieve import Filters, Passage
+from qa.retrieval.search import Filters, Passage
 
 Jurisdiction = Literal["EU", "UK"]
 # Where a document came from: the official text as mirrored (sha256 checked against
@@ -59,6 +59,10 @@ class CitationOut(BaseModel):
     quote: str
     text: str
     score: float
+    used: bool = Field(
+        True, description="Quoted in the answer; false for a 'see also' passage it does not quote."
+    )
+    jurisdiction: str | None = None
     origin: Origin
 
 
@@ -69,6 +73,11 @@ class AskResponse(BaseModel):
     abstained: bool
     citations: list[CitationOut]
     related: list[CitationOut]
+    caveats: list[str] = Field(
+        default_factory=list,
+        description="How current the quoted texts are, one line each (excerpts, consolidations "
+        "as at a date, superseded or amending texts), from corpus/sources.toml.",
+    )
     took_ms: float
     generator: str | None = Field(
         None,
@@ -113,6 +122,14 @@ class DocumentOut(BaseModel):
     jurisdiction: str | None
     kind: str | None
     version_date: str | None
+    status: str = Field(
+        "current",
+        description="Version status of the text held: current, not-current, excerpt, "
+        "as-made-amending, not-yet-applicable, to-be-repealed or superseded.",
+    )
+    caveat: str = Field(
+        "", description="One line to show with answers drawn from this text; empty if none."
+    )
     url: str | None
     chunks: int
     pages: int | None
@@ -203,6 +220,7 @@ def answer_out(answer: Answer) -> AskResponse:
         abstained=answer.abstained,
         citations=[citation_out(c) for c in answer.citations],
         related=[citation_out(c) for c in answer.related],
+        caveats=list(answer.caveats),
         took_ms=answer.took_ms,
         generator=answer.notes.get("generator"),
         generator_error=answer.notes.get("generator_error"),
@@ -218,6 +236,8 @@ def document_out(record: DocumentRecord) -> DocumentOut:
         jurisdiction=record.jurisdiction,
         kind=record.kind,
         version_date=record.version_date,
+        status=record.status,
+        caveat=record.caveat,
         url=record.url,
         chunks=record.chunks,
         pages=record.pages,

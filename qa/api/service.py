@@ -20,7 +20,8 @@ from qa.config import Settings
 from qa.embed import Embedder
 from qa.index import Index
 from qa.pipeline import QA
-from qa.retrieve import Filters, Passage, Weights
+from qa.retrieval.query import Query
+from qa.retrieval.search import Filters, Passage, Weights
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ class SerialQA(QA):
 
     def search(
         self,
-        query: str,
+        query: str | Query,
         *,
         k: int | None = None,
         filters: Filters | None = None,

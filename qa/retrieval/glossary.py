@@ -40,7 +40,63 @@ ABBREVIATIONS: dict[str, str] = {
     "HE": "hospital exemption",
     "SPC": "supplementary protection certificate",
     "COMP": "Committee for Orphan Medicinal Products",
+    "TMF": "trial master file",
+    "PSF": "pharmacovigilance system master file",
+    "PSMF": "pharmacovigilance system master file",
+    "DSUR": "annual safety report development safety update report",
+    "CTR": "Clinical Trials Regulation",
+    "HMR": "Human Medicines Regulations",
+    "POC": "point of care",
+    "MM": "modular manufacture",
+    "MAA": "marketing authorisation application",
+    "IB": "investigator's brochure",
+    "SAE": "serious adverse event",
+    "SAR": "serious adverse reaction",
+    "AE": "adverse event",
+    "REC": "research ethics committee",
+    "NCA": "national competent authority",
+    "RMP": "risk management system plan",
+    "QPPV": "qualified person responsible for pharmacovigilance",
+    "PASS": "post-authorisation safety study",
+    "PAES": "post-authorisation efficacy study",
+    "SI": "statutory instrument regulations",
+    "MS": "Member State",
+    "GB": "Great Britain",
+    "NI": "Northern Ireland",
+    "HTA": "Human Tissue Authority",
+    "EEA": "European Economic Area",
 }
+# Citation forms: "reg 171", "Art. 15", "para 3", "Sch. 6" name provisions, not things.
+CITATION_FORMS: dict[str, str] = {
+    "reg": "regulation",
+    "regs": "regulations",
+    "art": "Article",
+    "arts": "Articles",
+    "para": "paragraph",
+    "paras": "paragraphs",
+    "sch": "Schedule",
+    "subpara": "subparagraph",
+}
+# What to do with the answer, not what it is about.
+INSTRUCTION_WORDS = frozenset(
+    {
+        "summarise",
+        "summarize",
+        "summary",
+        "explain",
+        "list",
+        "outline",
+        "compare",
+        "describe",
+        "tell",
+        "give",
+        "show",
+        "clarify",
+        "detail",
+        "overview",
+        "recap",
+    }
+)
 # Field terms the texts never use, and the words they use instead.
 FIELD_TERMS: dict[str, str] = {
     "car-t": "somatic cell therapy gene therapy medicinal product genetically modified cells",
@@ -101,18 +157,29 @@ PLAIN_TO_LEGAL: dict[str, str] = {
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*")
 
 
-def expand_query(question: str) -> str:
-    """The question followed by the long forms of its abbreviations (and vice versa)."""
-    additions: list[str] = []
+def expand(question: str) -> tuple[str, list[str]]:
+    """The question followed by the long forms of its abbreviations (and vice versa), and
+    the entries that fired ("ATMP → advanced therapy medicinal product")."""
+    additions: dict[str, str] = {}
     for word in _WORD.findall(question):
         expansion = ABBREVIATIONS.get(word) or ABBREVIATIONS.get(word.rstrip("s"))
-        if expansion and expansion not in additions:
-            additions.append(expansion)
+        if expansion is None and word.lower().rstrip(".") in CITATION_FORMS:
+            expansion = CITATION_FORMS[word.lower().rstrip(".")]
+        if expansion:
+            additions.setdefault(expansion, word)
     lowered = question.lower()
     for long_form, short in LONG_FORMS.items():
-        if long_form in lowered and short not in additions:
-            additions.append(short)
+        if long_form in lowered:
+            additions.setdefault(short, long_form)
     for plain, legal in (*PLAIN_TO_LEGAL.items(), *FIELD_TERMS.items()):
-        if re.search(rf"\b{re.escape(plain)}\b", lowered) and legal not in additions:
-            additions.append(legal)
-    return f"{question} ({'; '.join(additions)})" if additions else question
+        if re.search(rf"\b{re.escape(plain)}\b", lowered):
+            additions.setdefault(legal, plain)
+    if not additions:
+        return question, []
+    fired = [f"{source} → {added}" for added, source in additions.items()]
+    return f"{question} ({'; '.join(additions)})", fired
+
+
+def expand_query(question: str) -> str:
+    """The question with the glossary's additions (see `expand`)."""
+    return expand(question)[0]

@@ -15,10 +15,50 @@ ANNEXES = re.compile(r"\bannex\s+([IVXLC]+|\d+)\b", re.I)
 SCHEDULES = re.compile(r"\bschedule\s+(\d+[A-Z]?)\b", re.I)
 RECITALS = re.compile(r"\brecitals?\s+\(?(\d+)\)?", re.I)
 NUMBER = re.compile(r"\b(\d{1,4})\s*/\s*(\d{1,4})\b")
+# Words that name a jurisdiction: a question using them is answered from that jurisdiction.
 JURISDICTION_HINTS = {
-    "UK": re.compile(r"\b(UK|United Kingdom|British|Great Britain|GB|Northern Ireland|MHRA)\b"),
-    "EU": re.compile(r"\b(EU|European Union|EEA|EMA|European Medicines Agency|Member States?)\b"),
+    "UK": re.compile(
+        r"\b(?:UK|U\.K\.|United Kingdom|British|Britain|GB|Northern Ireland|England|English|"
+        r"Scotland|Scottish|Wales|Welsh|MHRA|HMR|NHS|licensing authority|S\.?I\.?\s*\d{4}/|"
+        r"statutory instruments?|(?:regs?\.?|regulations?)\s+\d+[A-Z]?(?![\d/]))",
+    ),
+    "EU": re.compile(
+        r"\b(?:EU|E\.U\.|European Union|Union law|Union|EMA|European Medicines Agency|"
+        r"Member States?|Community|CHMP|CAT|PRAC|COMP|PDCO|EUR-Lex|Commission Regulation|"
+        r"(?:Directive|Regulation)\s*\((?:EC|EU|EEC)\))\b"
+    ),
 }
+# Regulators and countries outside the EU and the UK: the indexed texts do not hold their law.
+FOREIGN_REGULATORS = re.compile(
+    r"\b(?:FDA|Food and Drug Administration|PMDA|Swissmedic|Health Canada|TGA|NMPA|ANVISA|"
+    r"CDSCO|MFDS|HSA)\b"
+)
+FOREIGN_PLACES = (
+    r"(?:the\s+)?(?:United States|USA|U\.S\.A?\.?|US|America|Japan|Switzerland|Canada|"
+    r"Australia|China|India|Brazil|South Korea|Korea|Singapore|Israel|New Zealand|Mexico|"
+    r"Russia|Turkey|Saudi Arabia|South Africa)"
+)
+FOREIGN_ADJECTIVES = (
+    r"(?:US|U\.S\.|American|Japanese|Swiss|Canadian|Australian|Chinese|Indian|Brazilian|"
+    r"Korean|Israeli)"
+)
+# "in Japan", "under Swiss law", "the US Orphan Drug Act" — not "a US company", "based in Japan".
+FOREIGN_LAW = re.compile(
+    rf"(?<!based )(?<!established )(?<!located )(?<!incorporated )"
+    rf"\b(?:in|under|by|for|to|within)\s+{FOREIGN_PLACES}\b(?!\s*-?based)"
+    rf"|\b{FOREIGN_ADJECTIVES}\s+(?:\w+\s+){{0,2}}(?:law|Act|regulations?|rules|"
+    rf"requirements|authorit\w+|agency|legislation|approval|market|system|government)\b"
+)
+
+
+# A numbered act: "Directive 2001/83/EC", "Regulation (EU) 2017/745", "SI 2024/1226", "2019/5".
+NAMED_ACT = re.compile(
+    r"(?:\b(?:Commission\s+(?:Delegated\s+|Implementing\s+)?)?"
+    r"(?:Directive|Regulation|Decision)\s*(?:\((?:EC|EU|EEC|Euratom)\)\s*)?(?:No\.?\s*)?"
+    r"|\bS\.?\s?I\.?\s*(?:No\.?\s*)?)?"
+    r"\b(\d{2,4})\s*/\s*(\d{1,4})(?:\s*/\s*(?:EC|EU|EEC))?\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +67,16 @@ class DocumentName:
 
     doc_id: str
     short_title: str
+    aliases: tuple[str, ...] = ()
+    jurisdiction: str | None = None
+
+
+@dataclass(frozen=True)
+class NamedAct:
+    """An act, guideline or body a question may name that the index does not hold."""
+
+    name: str
+    url: str | None = None
     aliases: tuple[str, ...] = ()
 
 
@@ -98,3 +148,38 @@ def parse_references(question: str, documents: Sequence[DocumentName]) -> Refere
         jurisdictions=frozenset(jurisdictions),
         spans=tuple(spans),
     )
+
+
+def jurisdictions_named(question: str) -> set[str]:
+    """The jurisdictions (EU, UK) a question names by word."""
+    return {j for j, pattern in JURISDICTION_HINTS.items() if pattern.search(question)}
+
+
+def unindexed_acts(
+    question: str, documents: Sequence[DocumentName], catalogue: Sequence[NamedAct] = ()
+) -> list[NamedAct]:
+    """Acts the question names (by number, or by a name listed in sources.toml) that are
+    not among the indexed `documents`; those listed in `catalogue` come with their URL."""
+    indexed = {n for d in documents for n in document_numbers(d.short_title)}
+    listed = {n: act for act in catalogue for n in document_numbers(act.name)}
+    found: dict[str, NamedAct] = {}
+    for m in NAMED_ACT.finditer(question):
+        number = f"{m.group(1)}/{m.group(2)}"
+        if number in indexed or any(
+            number in document_numbers(a) for d in documents for a in d.aliases
+        ):
+            continue
+        act = listed.get(number) or NamedAct(" ".join(m.group(0).split()))
+        found.setdefault(act.name, act)
+    for act in catalogue:
+        if any(_alias_pattern(alias).search(question) for alias in act.aliases):
+            found.setdefault(act.name, act)
+    return list(found.values())
+
+
+def foreign_jurisdictions(question: str) -> list[str]:
+    """Regulators and countries outside the EU and UK whose law the question asks about."""
+    found = [m.group(0) for m in FOREIGN_REGULATORS.finditer(question)]
+    for m in FOREIGN_LAW.finditer(question):
+        found.append(re.sub(r"^(?:in|under|by|for|to|within)\s+(?:the\s+)?", "", m.group(0)))
+    return list(dict.fromkeys(found))

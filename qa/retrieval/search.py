@@ -1,32 +1,38 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) scores fused, then document structure.
+"""Hybrid retrieval: a passage's score is a weighted sum of named signals (dense cosine, BM25,
+the documents, provisions and jurisdiction the question names, definitions, answer types,
+headings; penalties for context, superseded and amending texts), each kept per passage so
+`search --explain` can show why it ranked where it did.
 
-Explicit references in the question ("Article 15 of Regulation 1394/2007", "the CTR",
-"Annex I") raise the provisions and documents they name; filters restrict the candidates.
+A question naming one jurisdiction is answered from it alone; filters restrict the candidates.
 """
 
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from qa.chunking import Chunk
+from qa.config import Retrieval
 from qa.embed import Embedder
-from qa.glossary import expand_query
 from qa.index import Index
 from qa.lexical import terms, tokenize
-from qa.question import (
+from qa.retrieval.query import (
     ANSWER_TYPE_NAMES,
-    DEFINITIONAL,
     HEADING_INTENTS,
-    answer_types,
+    Query,
+    Vocabulary,
+    analyse,
     defined_terms,
     finds_answer_type,
-    heading_intents,
     names_term,
 )
-from qa.references import DocumentName, References, parse_references
+from qa.retrieval.references import DocumentName, NamedAct, References
+
+Weights = Retrieval  # the signal weights live in the settings (QA_RETRIEVAL__*)
+# Signals subtracted from the score rather than added.
+PENALTIES = ("context", "superseded", "amending")
 
 
 @dataclass(frozen=True)
@@ -35,28 +41,6 @@ class Filters:
 
     jurisdictions: frozenset[str] = frozenset()
     doc_ids: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Weights:
-    """How dense, lexical and structural evidence combine into one score."""
-
-    dense: float = 1.0
-    lexical: float = 0.4
-    fusion: str = "blend"  # "blend": weighted scores; "rrf": reciprocal rank fusion
-    rrf_k: int = 60
-    document_boost: float = 0.1
-    provision_boost: float = 0.3
-    jurisdiction_boost: float = 0.03
-    title_boost: float = 0.15
-    definition_boost: float = 0.2
-    context_penalty: float = 0.1  # recitals, preambles, explanatory notes: context, not rules
-    answer_type_boost: float = 0.1  # "how long" → passages stating a duration
-    pieces_per_passage: int = 3  # retrieved chunks of one provision shown as one passage
-    sibling_margin: float = 0.2  # a sibling joins when it scores within this of the best
-    superseded_penalty: float = 0.1  # prefer law in force to a text it replaced
-    heading_boost: float = 0.1  # "when does it apply" → "Entry into force and application"
-    passage_chars: int = 2500  # neighbours of the same provision fill the passage up to this size
 
 
 @dataclass(frozen=True)
@@ -70,6 +54,7 @@ class Passage:
     dense: float = 0.0
     lexical: float = 0.0
     siblings: tuple[Chunk, ...] = ()
+    signals: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def pieces(self) -> list[Chunk]:
@@ -107,11 +92,15 @@ class Passage:
             "origin": c.origin,
         }
 
+    def explain(self) -> dict[str, float]:
+        """Each signal's weighted contribution to the score (penalties negative)."""
+        return {name: round(value, 4) for name, value in self.signals.items() if value}
+
 
 def document_names(index: Index) -> list[DocumentName]:
     """The names an index's documents can be referred to by."""
     return [
-        DocumentName(r.doc_id, r.short_title, tuple(r.aliases))
+        DocumentName(r.doc_id, r.short_title, tuple(r.aliases), r.jurisdiction)
         for r in index.manifest.documents.values()
     ]
 
@@ -141,31 +130,39 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def structure_bonus(chunks: Sequence[Chunk], refs: References, weights: Weights) -> np.ndarray:
-    """Extra score for chunks in the documents and provisions the question names."""
-    bonus = np.zeros(len(chunks), dtype=np.float32)
-    if not refs and not refs.jurisdictions:
-        return bonus
+def named_signals(chunks: Sequence[Chunk], refs: References) -> tuple[np.ndarray, np.ndarray]:
+    """1 for chunks in a document the question names, and for chunks of a provision it names
+    (in a named document, or in any when it names none)."""
+    document = np.zeros(len(chunks), dtype=np.float32)
+    provision = np.zeros(len(chunks), dtype=np.float32)
+    if not refs:
+        return document, provision
     for i, chunk in enumerate(chunks):
         in_document = chunk.doc_id in refs.doc_ids
-        if in_document:
-            bonus[i] += weights.document_boost
+        document[i] = in_document
         in_scope = in_document or not refs.doc_ids
         if refs.provisions and in_scope and refs.names_provision(chunk.provision):
-            bonus[i] += weights.provision_boost
-        if chunk.jurisdiction in refs.jurisdictions:
-            bonus[i] += weights.jurisdiction_boost
-    return bonus
+            provision[i] = 1.0
+    return document, provision
 
 
 class Retriever:
     """Hybrid retrieval over one index; per-index data is prepared once."""
 
-    def __init__(self, index: Index, embedder: Embedder) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, *, unindexed: Sequence[NamedAct] = ()
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.documents = document_names(index)
         self.name_words = {w.lower() for d in self.documents for a in d.aliases for w in a.split()}
+        self.vocabulary = Vocabulary(
+            documents=self.documents,
+            known=index.lexical.document_frequency,
+            word_pieces=embedder.word_pieces,
+            unindexed=tuple(unindexed),
+            names=frozenset(self.name_words),
+        )
         self._vectors: dict[str, np.ndarray] = {}
         self._vectors_lock = threading.Lock()
         self.definitions = [defined_terms(c.text) for c in index.chunks]
@@ -181,6 +178,12 @@ class Retriever:
         records = index.manifest.documents
         superseded = {d for d, r in records.items() if r.superseded_by}
         self.superseded = np.array([c.doc_id in superseded for c in index.chunks], np.float32)
+        # Amending instruments: their text is mostly what they insert into other acts.
+        self.amending_documents = {d for d, r in records.items() if r.amends}
+        self.amending = np.array(
+            [c.doc_id in self.amending_documents for c in index.chunks], np.float32
+        )
+        self.jurisdiction_of = np.array([c.jurisdiction or "" for c in index.chunks])
         # A provision is a run of consecutive chunks with the same document and provision.
         self.members: list[list[int]] = []
         runs = []
@@ -202,52 +205,87 @@ class Retriever:
             for name in ANSWER_TYPE_NAMES
         }
 
+    def analyse(self, question: str) -> Query:
+        """The question analysed against this index (see `qa.retrieval.query`)."""
+        return analyse(question, self.vocabulary)
+
+    def signals(self, query: Query, allowed: np.ndarray) -> dict[str, np.ndarray]:
+        """Every signal for every chunk, unweighted: each in 0..1 (BM25 scaled to the best
+        allowed chunk)."""
+        chunks = self.index.chunks
+        n = len(chunks)
+        lexical = self.index.lexical.scores(terms(query.expanded))
+        top = float(lexical[allowed].max()) if allowed.any() else 0.0
+        document, provision = named_signals(chunks, query.references)
+        jurisdiction = np.isin(self.jurisdiction_of, list(query.jurisdictions)).astype(np.float32)
+        answer_type = np.zeros(n, np.float32)
+        for name in query.answer_types:  # "within how many days": a duration and a number
+            answer_type = answer_type + self.has_answer_type[name]
+        heading = np.zeros(n, np.float32)
+        for pattern in query.headings:
+            heading = np.maximum(heading, self.has_heading[pattern])
+        named = np.array([c.doc_id in query.references.doc_ids for c in chunks], bool)
+        subjects = [set(tokenize(e.split(" → ", 1)[1])) for e in query.expansions]
+        about = np.array(
+            [*(any(s and s <= words for s in subjects) for words in self.title_words), False],
+            np.float32,
+        )
+        return {
+            "dense": self.index.dense_scores(self.query_vector(query.text)),
+            "lexical": lexical / top if top > 0 else lexical,
+            "document": document,
+            "provision": provision,
+            "jurisdiction": jurisdiction,
+            "title": self._title_overlap(set(query.stems)),
+            "subject": about[self.document_of],
+            "definition": (
+                self._definition_match(list(query.term_stems))
+                if query.definitional
+                else np.zeros(n, np.float32)
+            ),
+            "answer_type": answer_type,
+            "heading": heading,
+            "context": self.context,
+            "superseded": self.superseded,
+            "amending": np.where(named, 0.0, self.amending).astype(np.float32),
+        }
+
+    def allowed(self, query: Query, filters: Filters | None) -> np.ndarray:
+        """Chunks the filters allow; a question naming one jurisdiction keeps to it."""
+        chunks = self.index.chunks
+        mask = _allowed(chunks, filters)
+        named = query.jurisdictions
+        if len(named) == 1 and not (filters and filters.jurisdictions):
+            only = mask & np.isin(self.jurisdiction_of, list(named))
+            if only.any():
+                mask = only
+        return mask
+
     def search(
         self,
-        question: str,
+        question: str | Query,
         *,
         k: int,
         filters: Filters | None = None,
-        weights: Weights = Weights(),
+        weights: Weights | None = None,
     ) -> list[Passage]:
         """The k best passages for a question, best first."""
+        weights = weights or Weights()
+        query = question if isinstance(question, Query) else self.analyse(question)
         chunks = self.index.chunks
-        allowed = _allowed(chunks, filters)
+        allowed = self.allowed(query, filters)
         if not chunks or k <= 0 or not allowed.any():
             return []
-        expanded = expand_query(question)
-        tokens = tokenize(expanded)
-        n = len(chunks)
-        dense = np.zeros(n, np.float32)
-        if weights.dense:
-            dense = self.index.dense_scores(self.query_vector(question))
-        lexical = (
-            self.index.lexical.scores(terms(expanded))
-            if weights.lexical
-            else np.zeros(n, np.float32)
-        )
-        if weights.fusion == "rrf":
-            score = weights.dense / (weights.rrf_k + _ranks(dense)) + weights.lexical / (
-                weights.rrf_k + _ranks(lexical)
-            )
-            score = score * (weights.rrf_k + 1)  # top of both lists ≈ dense + lexical weight
-        else:
-            top = float(lexical[allowed].max())
-            score = weights.dense * dense + weights.lexical * (
-                lexical / top if top > 0 else lexical
-            )
-        score = score - weights.context_penalty * self.context
-        score = score - weights.superseded_penalty * self.superseded
-        refs = parse_references(question, self.documents)
-        score = score + structure_bonus(chunks, refs, weights)
-        if weights.title_boost:
-            score = score + weights.title_boost * self._title_overlap(set(tokens))
-        if weights.definition_boost and DEFINITIONAL.search(question):
-            score = score + weights.definition_boost * self._definition_match(tokens)
-        for name in answer_types(question) if weights.answer_type_boost else ():
-            score = score + weights.answer_type_boost * self.has_answer_type[name]
-        for heading in heading_intents(question) if weights.heading_boost else ():
-            score = score + weights.heading_boost * self.has_heading[heading]
+        signals = self.signals(query, allowed)
+        if weights.fusion == "rrf":  # ranks of the two lists, scaled so the top ≈ the weights
+            for name in ("dense", "lexical"):
+                ranks = _ranks(np.where(allowed, signals[name], -np.inf))
+                signals[name] = (weights.rrf_k + 1) / (weights.rrf_k + ranks)
+        contributions = {
+            name: (-1.0 if name in PENALTIES else 1.0) * getattr(weights, name) * values
+            for name, values in signals.items()
+        }
+        score = np.sum(list(contributions.values()), axis=0)
         score = np.where(allowed, score, -np.inf)
         order = np.lexsort((self.uploaded, -score))  # by score, then official before uploaded
         pool = order[: min(max(4 * k, 40), int(allowed.sum()))]
@@ -266,9 +304,10 @@ class Retriever:
                     rank=rank,
                     score=float(score[lead]),
                     chunk=chunks[lead],
-                    dense=float(dense[lead]),
-                    lexical=float(lexical[lead]),
+                    dense=float(signals["dense"][lead]),
+                    lexical=float(signals["lexical"][lead]),
                     siblings=siblings,
+                    signals={n: float(v[lead]) for n, v in contributions.items()},
                 )
             )
         return passages

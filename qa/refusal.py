@@ -1,0 +1,44 @@
+"""When to refuse: the question names an act the index does not hold, asks for an amount or a
+figure the passages do not state, uses words the corpus never uses while the evidence is weak,
+or the evidence is weak. Each refusal says why in a sentence the user can act on."""
+
+from collections.abc import Sequence
+
+from qa.retrieval.query import MONEY_STATED, Query
+from qa.retrieval.search import Passage
+
+
+def _names(items: Sequence[str]) -> str:
+    quoted = [f"“{item}”" for item in items]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def refusal_reason(
+    query: Query,
+    passages: Sequence[Passage],
+    evidence: float,
+    *,
+    abstain_below: float,
+    strong_evidence: float,
+) -> str | None:
+    """The reason to refuse this question, or None to answer it."""
+    if query.unindexed:
+        sentences = []
+        for act in query.unindexed:
+            where = f" (official text: {act.url})" if act.url else ""
+            sentences.append(f"{act.name} is not among the indexed documents{where}.")
+        return " ".join(sentences)
+    if query.foreign and not query.references.doc_ids:
+        return (
+            "The indexed documents hold EU and UK law only; they do not cover "
+            f"{_names(list(query.foreign))}."
+        )
+    if query.asks_statistic:
+        return "The indexed documents are legal texts; they do not state this figure."
+    if query.asks_money and not any(MONEY_STATED.search(p.text) for p in passages[:3]):
+        return "The indexed documents do not state the amount asked for."
+    if query.unknown and evidence < strong_evidence:
+        return f"The indexed documents never mention {_names(query.unknown)}."
+    if evidence < abstain_below:
+        return "The indexed documents do not answer this question."
+    return None

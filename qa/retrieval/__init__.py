@@ -1,0 +1,1 @@
+"""Question analysis and hybrid retrieval: question → `Query` → scored passages."""

@@ -1,0 +1,211 @@
+"""Legal units of a passage: the spans an answer may quote whole.
+
+A passage's lines form a tree: a lead-in ("… the following conditions:", "…—") owns the points
+after it ("(a)", "(i)", "—"), a paragraph ("1.", "(1)") the points below it. A unit is a line
+with everything below it — a full numbered paragraph with its points, a definition with all its
+limbs — or one sentence of a paragraph without points. A unit never ends on a lead-in or a
+dangling conjunction; one too long for an answer keeps its first points and says which it omits.
+"""
+
+import re
+from dataclasses import dataclass
+
+MAX_UNIT_CHARS = 1000
+LABEL = re.compile(
+    r"^\s*(?:-\s*)?(?:\((?P<paren>[0-9]+[A-Za-z]{0,2}|[a-z]{1,2}|[ivxl]{1,6}|[A-Z])\)"
+    r"|(?P<number>\d+[a-z]?)\.(?!\d)|(?P<dash>[—–]|-(?=\s)))"
+)
+ROMAN = re.compile(r"[ivxl]+")
+LEAD_IN = re.compile(r"(?:[:—–-]|\bfollowing)\s*$")
+OPEN_END = re.compile(r"(?:[;,]|[;,]?\s+(?:and|or))\s*$")
+DEFINITION = re.compile(
+    r"^\s*(?:-\s*)?(?:\(\w{1,5}\)\s*)?[‘“'\"][^’”'\"\n]{2,120}[’”'\"]\s*"
+    r"(?:means|shall mean|includes|has the (?:same )?meaning)\b"
+)
+SENTENCE_END = re.compile(
+    r"(?<!\bNo)(?<!\bArt)(?<!\be\.g)(?<!\bi\.e)(?<!\bpara)(?<!\bp)(?<!\bpp)(?<!\bvol)(?<!\bcf)"
+    r"(?<=[.!?])\s+(?=[A-Z‘“(])"
+)
+HARD_BREAK = "[…]"
+
+
+@dataclass(frozen=True)
+class Line:
+    start: int
+    end: int
+    level: int  # 0 body text, 1 "1.", 2 "(1)", 3 "(a)", 4 "(i)", 5 "—" or "- "
+    label: str | None
+    parent: int | None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A quotable span of a passage: `text[start:end]`, plus a note on omitted points."""
+
+    start: int
+    end: int
+    line: int  # the line the unit starts on
+    definition: bool = False
+    omitted: str = ""  # "points (c)–(f) omitted"
+
+
+def _level(text: str, previous_letter: str | None) -> tuple[int, str | None]:
+    m = LABEL.match(text)
+    if not m:
+        return 0, None
+    if m.group("number"):
+        return 1, m.group("number")
+    if m.group("dash"):
+        return 5, None
+    label = m.group("paren")
+    if label[0].isdigit():
+        return 2, label
+    if ROMAN.fullmatch(label) and not (label == "i" and previous_letter == "h"):
+        return 4, label
+    return 3, label
+
+
+def lines(text: str) -> list[Line]:
+    """The passage's lines with their level and the line they belong to."""
+    out: list[Line] = []
+    stack: list[int] = []  # open ancestors, outermost first
+    letter: str | None = None
+    position = 0
+    for raw in text.split("\n"):
+        start, end = position, position + len(raw)
+        position = end + 1
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        if stripped == HARD_BREAK:
+            stack.clear()
+            out.append(Line(start, end, 0, HARD_BREAK, None))
+            continue
+        level, label = _level(raw, letter)
+        if level == 3 and label:
+            letter = label
+        previous = out[-1] if out else None
+        if level == 0:
+            # Body text continues an open line (a lead-in or a point ending "; and"), else
+            # it is a sentence of its own, which may introduce points (an annex's list).
+            before = text[previous.start : previous.end] if previous else ""
+            lead_in = previous is not None and bool(LEAD_IN.search(before))
+            if lead_in:
+                parent: int | None = len(out) - 1
+            elif previous is not None and OPEN_END.search(before):
+                parent = previous.parent
+            else:
+                stack.clear()
+                parent = None
+            depth = max(out[parent].level + 1, 1) if parent is not None else 0
+            out.append(Line(start, end, depth, label, parent))
+            stack.append(len(out) - 1)
+            continue
+        if level <= 2:
+            while stack and out[stack[-1]].level == 0:
+                stack.pop()
+        while stack and out[stack[-1]].level >= level and out[stack[-1]].level > 0:
+            stack.pop()
+        introduced = stack and out[stack[-1]].level == 0 and stack[-1] != len(out) - 1
+        if introduced and not (previous and previous.parent == stack[-1]):
+            stack.pop()  # body text introduces points only directly after it or its siblings
+        parent = stack[-1] if stack else None
+        out.append(Line(start, end, level, label, parent))
+        stack.append(len(out) - 1)
+    return out
+
+
+def _descendants(tree: list[Line], i: int) -> int:
+    """Index of the last line below line i (i itself when none)."""
+    last = i
+    for j in range(i + 1, len(tree)):
+        k: int | None = tree[j].parent
+        while k is not None and k != i:
+            k = tree[k].parent
+        if k != i:
+            break
+        last = j
+    return last
+
+
+def _trim(text: str, start: int, end: int) -> int:
+    """End of the span without a trailing ";", ",", "; and", "; or"."""
+    m = OPEN_END.search(text, start, end)
+    while m and m.end() >= end - 1 and m.start() > start:
+        end = m.start()
+        m = OPEN_END.search(text, start, end)
+    return end
+
+
+def units(text: str, *, max_chars: int = MAX_UNIT_CHARS) -> list[Unit]:
+    """The quotable units of a passage, in reading order."""
+    tree = lines(text)
+    out: list[Unit] = []
+    for i, line in enumerate(tree):
+        if line.label == HARD_BREAK:
+            continue
+        own = text[line.start : line.end]
+        is_definition = bool(DEFINITION.match(own))
+        if line.parent is not None and not is_definition:
+            continue  # a point is quoted with the lead-in it completes
+        last = _descendants(tree, i)
+        omitted = ""
+        if tree[last].end - line.start > max_chars and last > i:
+            keep = i
+            for j in range(i + 1, last + 1):
+                if tree[j].end - line.start > max_chars:
+                    break
+                keep = j
+            labels = [tree[j].label for j in range(keep + 1, last + 1) if tree[j].parent == i]
+            labels = [label for label in labels if label]
+            if labels:
+                first, final = labels[0], labels[-1]
+                span = f"({first})" if first == final else f"({first})–({final})"
+                omitted = f"{'point' if first == final else 'points'} {span} omitted"
+            else:
+                omitted = "the rest of the list omitted"
+            last = keep
+        end = _trim(text, line.start, tree[last].end)
+        if LEAD_IN.search(text[line.start : end]) and last == i:
+            continue  # a lead-in whose points are not in the passage
+        if OPEN_END.search(text[line.start : tree[last].end]) and last == i and not is_definition:
+            continue
+        out.append(Unit(line.start, end, i, is_definition, omitted))
+        if last == i and not is_definition and len(own) > 200:
+            out.extend(_sentences(text, line.start, end, i))
+    return out
+
+
+def _sentences(text: str, start: int, end: int, line: int) -> list[Unit]:
+    """The sentences of one long paragraph, each a unit of its own."""
+    out = []
+    position = start
+    for m in SENTENCE_END.finditer(text, start, end):
+        if m.start() - position > 30:
+            out.append(Unit(position, m.start(), line))
+        position = m.end()
+    if out and end - position > 30:
+        out.append(Unit(position, end, line))
+    return out
+
+
+def paragraph_label(text: str, unit: Unit) -> tuple[str | None, str | None]:
+    """The numbered paragraph ("4") and point ("a") a unit sits in, where the text says."""
+    tree = lines(text)
+    paragraph = point = None
+    k: int | None = unit.line
+    while k is not None:
+        line = tree[k]
+        if line.level in (1, 2) and paragraph is None:
+            paragraph = line.label
+        if line.level == 3 and point is None and k == unit.line:
+            point = line.label
+        k = line.parent
+    if paragraph is None:  # a sentence after its paragraph's first line
+        for line in reversed(tree[: unit.line]):
+            if line.level in (1, 2):
+                paragraph = line.label
+                break
+            if line.label == HARD_BREAK:
+                break
+    return paragraph, point
