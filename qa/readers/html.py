@@ -333,6 +333,33 @@ def _eu_title(soup: BeautifulSoup) -> str:
     return "" if ANNEX.match(_clean(parts[0])) else " ".join(_title_case(_clean(p)) for p in parts)
 
 
+TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*?(/?)>")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
+VOID |= {"source", "track", "wbr"}
+
+
+def _nesting(html: str) -> int:
+    """How deep html.parser will nest the page's elements (unclosed ones stay open), from one
+    pass over its tags, so a deep page is flattened before it is parsed, not after."""
+    stack: list[str] = []
+    open_counts: dict[str, int] = {}
+    deepest = 0
+    for m in TAG.finditer(html):
+        closing, name, self_closing = m.group(1), m.group(2).lower(), m.group(3)
+        if closing:
+            if open_counts.get(name):
+                while stack:
+                    top = stack.pop()
+                    open_counts[top] -= 1
+                    if top == name:
+                        break
+        elif not self_closing and name not in VOID:
+            stack.append(name)
+            open_counts[name] = open_counts.get(name, 0) + 1
+            deepest = max(deepest, len(stack))
+    return deepest
+
+
 def _depth(soup: BeautifulSoup) -> int:
     deepest = 0
     stack: list[tuple[Tag, int]] = [(soup, 0)]
@@ -443,8 +470,10 @@ def read_html(path: Path) -> Document:
         raise ReadError(f"{path.name}: this is a binary file, not HTML")
     # `<col>` → `<col/>`: bs4's html.parser builder slows quadratically on unclosed void tags
     html = VOID_TAG.sub(r"<\1\2/>", html)
+    if _nesting(html) > MAX_DEPTH:
+        html = _flatten(html)
     soup = BeautifulSoup(html, "html.parser")
-    if _depth(soup) > MAX_DEPTH:
+    if _depth(soup) > MAX_DEPTH:  # what the tag count missed (markup inside scripts…)
         soup = BeautifulSoup(_flatten(html), "html.parser")
     head = soup.head or soup
     meta_title = _meta(head, "dc.title", "dc:title", "dcterms.title")
