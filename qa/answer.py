@@ -30,7 +30,7 @@ SECOND_UNIT_MARGIN = 0.15
 MAX_ANSWER_CHARS = 1600
 ANSWER_TYPE_BONUS = 0.3  # "how long" → the unit stating a duration
 PASSAGE_PRIOR = 2.0  # a unit's score falls with its passage's distance from the best
-CONTEXT_PENALTY = 0.1
+CONTEXT_PENALTY = 0.2
 NAMED_PROVISION_BONUS = 0.15
 OVERVIEW = re.compile(
     r"\b(?:summar\w+|overview|outline|what does .* (?:change|amend|do|cover)|purpose)\b", re.I
@@ -217,6 +217,11 @@ def _unit_score(
     return score - 0.0001 * (unit.end - unit.start)
 
 
+def p_is_context(passage: Passage) -> bool:
+    """Recitals, preambles, notes: they explain the rules but are not themselves rules."""
+    return bool(CONTEXT_SECTIONS.match(passage.chunk.provision))
+
+
 def _label(citation_jurisdiction: str | None, both: bool) -> str:
     return f"{citation_jurisdiction}: " if both and citation_jurisdiction else ""
 
@@ -246,18 +251,18 @@ def compose_answer(
     both = False
     if chosen and not query.jurisdictions:
         first = passages[chosen[0].passage].chunk.jurisdiction
-        other = next(
-            (
-                i
-                for i, p in enumerate(passages)
-                if p.chunk.jurisdiction not in (None, first)
-                and p.score >= top - BOTH_JURISDICTIONS_MARGIN
-                and not p.signals.get("amending")
-                and not p.signals.get("superseded")
-                and i in best_of
-            ),
-            None,
-        )
+        on_point = [
+            i
+            for i, p in enumerate(passages)
+            if p.chunk.jurisdiction not in (None, first)
+            and p.score >= top - BOTH_JURISDICTIONS_MARGIN
+            and not p.signals.get("amending")
+            and not p.signals.get("superseded")
+            and i in best_of
+        ]
+        # The rule itself rather than the recital explaining it, when both are on point.
+        rules = [i for i in on_point if not p_is_context(passages[i])]
+        other = next(iter(rules or on_point), None)
         if other is not None:
             chosen.append(best_of[other])
             both = True

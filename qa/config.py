@@ -42,6 +42,12 @@ class Retrieval(BaseModel):
     heading: float = Field(
         0.1, ge=0, le=10, description="A heading of its kind ('when…apply' → 'Entry into force')."
     )
+    referenced: float = Field(
+        0.05,
+        ge=0,
+        le=10,
+        description="An annex or schedule one of the three best passages points to.",
+    )
     context: float = Field(
         0.1, ge=0, le=10, description="Penalty: recitals, preambles, explanatory notes."
     )

@@ -33,12 +33,12 @@ def refusal_reason(
             "The indexed documents hold EU and UK law only; they do not cover "
             f"{_names(list(query.foreign))}."
         )
+    if query.unknown and evidence < strong_evidence:
+        return f"The indexed documents never mention {_names(query.unknown)}."
     if query.asks_statistic:
         return "The indexed documents are legal texts; they do not state this figure."
     if query.asks_money and not any(MONEY_STATED.search(p.text) for p in passages[:3]):
         return "The indexed documents do not state the amount asked for."
-    if query.unknown and evidence < strong_evidence:
-        return f"The indexed documents never mention {_names(query.unknown)}."
     if evidence < abstain_below:
         return "The indexed documents do not answer this question."
     return None

@@ -27,6 +27,9 @@ SENTENCE_END = re.compile(
     r"(?<=[.!?])\s+(?=[A-Z‘“(])"
 )
 HARD_BREAK = "[…]"
+# UK drafting: "(1) … if the following conditions are met." then "(2) Condition A is that …".
+ADOPTS = re.compile(r"\bfollowing conditions are (?:met|satisfied)\.?\s*$")
+CONDITION = re.compile(r"^\s*(?:-\s*)?\(\w+\)\s*Condition [A-Z]\b")
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,28 @@ def lines(text: str) -> list[Line]:
             out.append(Line(start, end, depth, label, parent))
             stack.append(len(out) - 1)
             continue
-        if level <= 2:
-            while stack and out[stack[-1]].level == 0:
-                stack.pop()
-        while stack and out[stack[-1]].level >= level and out[stack[-1]].level > 0:
+        condition = CONDITION.match(raw)
+        while stack:
+            top = out[stack[-1]]
+            deeper = top.level > 0 and top.level >= level
+            if deeper and condition and top.level == level:
+                # "(1) … if the following conditions are met." owns "(2) Condition A is …"
+                owner = next(
+                    (k for k in reversed(stack) if ADOPTS.search(text[out[k].start : out[k].end])),
+                    None,
+                )
+                if owner is not None and out[owner].level == level:
+                    while stack[-1] != owner:
+                        stack.pop()
+                    break
+            # a numbered paragraph ends what body text introduced, unless that is a lead-in
+            introduces = bool(LEAD_IN.search(text[top.start : top.end])) and bool(
+                stack[-1] == len(out) - 1
+                or (previous is not None and previous.parent == stack[-1] and previous.label)
+            )
+            body = top.level == 0 and level <= 2 and not introduces
+            if not (deeper or body):
+                break
             stack.pop()
         introduced = stack and out[stack[-1]].level == 0 and stack[-1] != len(out) - 1
         if introduced and not (previous and previous.parent == stack[-1]):
@@ -190,8 +211,16 @@ def _sentences(text: str, start: int, end: int, line: int) -> list[Unit]:
 
 
 def paragraph_label(text: str, unit: Unit) -> tuple[str | None, str | None]:
-    """The numbered paragraph ("4") and point ("a") a unit sits in, where the text says."""
+    """The numbered paragraph ("4", or "1)–(5" for a run) and point ("a") a unit sits in,
+    where the text says."""
     tree = lines(text)
+    numbered = [
+        line.label
+        for line in tree
+        if line.level in (1, 2) and unit.start <= line.start < unit.end and line.label
+    ]
+    if len(set(numbered)) > 1:
+        return f"{numbered[0]})–({numbered[-1]}", None
     paragraph = point = None
     k: int | None = unit.line
     while k is not None:

@@ -57,9 +57,9 @@ def test_completion_has_the_answer_sources_and_citations(client: TestClient) -> 
     answer, sources = content.split("\n\n**Sources**\n\n")
     assert "30 years" in answer and MARKER.search(answer)
     assert sources.startswith("1. [Demo Regulation (EU) 2099/1")
-    assert "Article 2](http://example.org/eli/reg/2099/1/oj)" in sources
+    assert "Article 2(1)](http://example.org/eli/reg/2099/1/oj)" in sources
     assert body["abstained"] is False
-    assert body["citations"][0]["section"] == "Article 2" and body["citations"][0]["chunk_id"]
+    assert body["citations"][0]["section"] == "Article 2(1)" and body["citations"][0]["chunk_id"]
     assert body["usage"]["total_tokens"] == 0
 
 

@@ -23,6 +23,8 @@ CITATION_FIELDS = {
     "quote",
     "text",
     "score",
+    "used",
+    "jurisdiction",
     "origin",
 }
 
@@ -53,12 +55,12 @@ def test_ask_answers_with_checked_citations(client: TestClient) -> None:
     response = client.post("/ask", json={"question": f"  {TRACEABILITY}  "})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answer", "abstained", "citations", "related", "took_ms"}
+    assert set(body) == {"answer", "abstained", "citations", "related", "caveats", "took_ms"}
     assert body["abstained"] is False and "30 years" in body["answer"]
     assert body["took_ms"] > 0
     first = body["citations"][0]
     assert set(first) == CITATION_FIELDS
-    assert (first["doc_id"], first["section"]) == ("reg-demo", "Article 2")
+    assert (first["doc_id"], first["section"]) == ("reg-demo", "Article 2(1)")
     assert (
         first["quote"] in first["text"] and first["url"] == "http://example.org/eli/reg/2099/1/oj"
     )

@@ -60,12 +60,9 @@ def test_cli_ask_filters(real_index: Settings) -> None:
         real_index,
     )
     assert code == 0
-    assert {c["doc_id"] for c in json.loads(out)["citations"]} <= {
-        "uksi-2004-1031",
-        "uksi-2010-1882",
-        "uksi-2012-1916",
-        "uksi-2025-87",
-    }
+    citations = json.loads(out)["citations"]
+    assert citations and {c["jurisdiction"] for c in citations} == {"UK"}
+    assert all(c["doc_id"].startswith("uksi-") for c in citations)
 
 
 def test_cli_eval(real_index: Settings, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 from qa.answer import Answer, Citation
 from qa.errors import QAError
-from qa.evaluate import evaluate, load_items, normalise
+from qa.evaluate import evaluate, is_fragment, load_items, normalise
 
 
 def test_normalise_follows_the_scoring_rule() -> None:
@@ -73,8 +73,12 @@ def test_metrics_on_a_scripted_system(tmp_path: Path) -> None:
         )
     )
     answers = {
-        "qa": Answer("qa", "", False, cited("kept for THIRTY years", "other")),
-        "qb": Answer("qb", "", False, cited("other", "within seven   days")),
+        "qa": Answer(
+            "qa", "It is kept for thirty years. [1]", False, cited("kept for THIRTY years", "other")
+        ),
+        "qb": Answer(
+            "qb", "The following applies: [2]", False, cited("other", "within seven   days")
+        ),
         "qc": Answer("qc", "", False, cited("nothing", "here")),
         "qu": Answer("qu", "", True),
     }
@@ -85,3 +89,37 @@ def test_metrics_on_a_scripted_system(tmp_path: Path) -> None:
     assert summary["doc@5"] == round(2 / 3, 3)
     assert summary["abstain_unanswerable"] == 1.0 and summary["abstain_answerable"] == 0.0
     assert [r.item.id for r in report.misses()] == ["b", "c"]
+    assert summary["answer_accuracy"] == round(1 / 3, 3)  # only "a" states its evidence
+    assert summary["citation1_accuracy"] == round(1 / 3, 3)
+    assert summary["doc@1"] == round(1 / 3, 3)
+    assert summary["fragment_rate"] == round(1 / 3, 3)  # "b" ends on a lead-in
+    assert summary["refused_unanswerable"] == "1/1" and summary["refused_answerable"] == "0/3"
+    assert report.results[1].problems() == [
+        "evidence not in the answer",
+        "citation [1] lacks it (rank 2)",
+        "fragment",
+    ]
+
+
+def test_an_alternative_source_counts_like_the_primary(tmp_path: Path) -> None:
+    row = {
+        "id": "a",
+        "question": "qa",
+        "answerable": True,
+        "doc_id": "doc5",
+        "section": "Article 15",
+        "evidence": "absent phrase",
+        "alternatives": [{"doc_id": "doc0", "section": "regulation 4", "evidence": "30 years"}],
+    }
+    items = load_items(write(tmp_path / "gold.jsonl", [row]))
+    answer = Answer("qa", "Keep it for 30 years. [1]", False, cited("keep it for 30 years"))
+    summary = evaluate(items, lambda q: answer, k=5).summary()
+    assert summary["answer_accuracy"] == 1.0 and summary["citation1_accuracy"] == 1.0
+    assert summary["doc@1"] == 1.0
+
+
+def test_fragments_are_units_cut_after_a_lead_in_or_a_conjunction() -> None:
+    assert is_fragment("Condition B is that the product is used— [1]")
+    assert is_fragment("(a) in a hospital; and [1] The rest. [2]")
+    assert is_fragment("the following conditions: [1]")
+    assert not is_fragment("Data shall be kept for 30 years. [1] EU: It applies. [2]")

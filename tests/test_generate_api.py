@@ -63,7 +63,7 @@ def test_ask_returns_the_generated_answer_and_its_citations(client: TestClient) 
     assert body["answer"] == "Batch records: ten years [1]. Traceability records: 30 years [2]."
     assert body["generator"] == "llm:scripted" and "generator_error" not in body
     assert [c["n"] for c in body["citations"]] == [1, 2]
-    assert [c["section"] for c in body["citations"]] == ["Schedule 1, paragraph 1", "Article 2"]
+    assert [c["section"] for c in body["citations"]] == ["Schedule 1, paragraph 1", "Article 2(1)"]
     for citation in body["citations"]:
         assert citation["quote"] in citation["text"]
 

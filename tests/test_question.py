@@ -71,8 +71,11 @@ def test_unknown_terms_are_names_and_rare_words_the_corpus_never_uses() -> None:
 
 
 def test_field_terms_the_corpus_never_uses_are_not_unknown() -> None:
-    assert unknown_terms(
-        "Can a CAR-T product be made under the hospital exemption after Brexit?",
-        known={"product", "made", "hospit", "exempt"},
-        word_pieces=_pieces,
-    ) == []
+    assert (
+        unknown_terms(
+            "Can a CAR-T product be made under the hospital exemption after Brexit?",
+            known={"product", "made", "hospit", "exempt"},
+            word_pieces=_pieces,
+        )
+        == []
+    )

@@ -28,7 +28,7 @@ from qa.retrieval.query import (
     finds_answer_type,
     names_term,
 )
-from qa.retrieval.references import DocumentName, NamedAct, References
+from qa.retrieval.references import ANNEXES, SCHEDULES, DocumentName, NamedAct, References
 
 Weights = Retrieval  # the signal weights live in the settings (QA_RETRIEVAL__*)
 # Signals subtracted from the score rather than added.
@@ -184,6 +184,9 @@ class Retriever:
             [c.doc_id in self.amending_documents for c in index.chunks], np.float32
         )
         self.jurisdiction_of = np.array([c.jurisdiction or "" for c in index.chunks])
+        self.by_document: dict[str, list[int]] = {}
+        for i, c in enumerate(index.chunks):
+            self.by_document.setdefault(c.doc_id, []).append(i)
         # A provision is a run of consecutive chunks with the same document and provision.
         self.members: list[list[int]] = []
         runs = []
@@ -287,6 +290,10 @@ class Retriever:
         }
         score = np.sum(list(contributions.values()), axis=0)
         score = np.where(allowed, score, -np.inf)
+        if weights.referenced:
+            referenced = self._referenced(score)
+            contributions["referenced"] = weights.referenced * referenced
+            score = score + contributions["referenced"]
         order = np.lexsort((self.uploaded, -score))  # by score, then official before uploaded
         pool = order[: min(max(4 * k, 40), int(allowed.sum()))]
         groups: dict[int, list[int]] = {}
@@ -304,13 +311,29 @@ class Retriever:
                     rank=rank,
                     score=float(score[lead]),
                     chunk=chunks[lead],
-                    dense=float(signals["dense"][lead]),
-                    lexical=float(signals["lexical"][lead]),
+                    dense=float(signals["dense"][lead]) if weights.dense else 0.0,
+                    lexical=float(signals["lexical"][lead]) if weights.lexical else 0.0,
                     siblings=siblings,
                     signals={n: float(v[lead]) for n, v in contributions.items()},
                 )
             )
         return passages
+
+    def _referenced(self, score: np.ndarray, top: int = 3) -> np.ndarray:
+        """1 for chunks of an annex or schedule that one of the best chunks points to ("the
+        manipulations listed in Annex I"): the list a rule refers to answers with it."""
+        out = np.zeros(len(score), np.float32)
+        chunks = self.index.chunks
+        for i in np.argsort(-score, kind="stable")[:top]:
+            names = {f"Annex {m.group(1).upper()}" for m in ANNEXES.finditer(chunks[i].text)}
+            names |= {f"Schedule {m.group(1).upper()}" for m in SCHEDULES.finditer(chunks[i].text)}
+            if not names:
+                continue
+            doc_id = chunks[i].doc_id
+            for j in self.by_document.get(doc_id, ()):
+                if chunks[j].provision in names:
+                    out[j] = 1.0
+        return out
 
     def _with_context(self, lead: int, picked: list[int], weights: Weights) -> list[int]:
         """The other pieces of the lead chunk's provision to show with it: those retrieved,
