@@ -103,7 +103,8 @@ def upload_document(qa: QADep, settings: SettingsDep, file: UploadDep) -> Upload
         file.file,
         index=qa.index,
         max_bytes=settings.max_upload_bytes,
-        reserved=load_source_map(settings),  # a broken sources.toml: 503 with its problem
+        # ids of official texts; a broken sources.toml: 503 with its problem
+        reserved={i: s.short_title for i, s in load_source_map(settings).items()},
     )
     return UploadOut(
         doc_id=path.stem,

@@ -7,7 +7,7 @@ import errno
 import os
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -104,11 +104,12 @@ def save_upload(
     *,
     index: Index,
     max_bytes: int,
-    reserved: Collection[str] = (),
+    reserved: Mapping[str, str] | None = None,
 ) -> tuple[Path, int, bool]:
     """Copy an uploaded file to `corpus_dir/uploads/`; returns (path, size, replaced).
 
-    Ids are compared ignoring case; an id in `reserved` (the sources.toml ids) is refused.
+    Ids are compared ignoring case; an id in `reserved` (sources.toml: id → short title) is
+    refused.
     """
     name = safe_upload_name(file_name)
     uploads = (corpus_dir / UPLOADS).resolve()
@@ -116,7 +117,7 @@ def save_upload(
     if target.parent != uploads:  # belt and braces: the name check already forbids this
         raise UploadError(f"The file name {name!r} would leave the uploads folder.")
     doc_id = target.stem
-    official = {r.lower(): r for r in reserved}.get(doc_id.lower())
+    official = {k.lower(): name for k, name in (reserved or {}).items()}.get(doc_id.lower())
     if official is not None:
         raise ConflictError(
             f"The id {doc_id!r} belongs to the official text {official} listed in "
