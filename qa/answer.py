@@ -184,7 +184,7 @@ def _unit_score(
     its passage's score, a stated duration/date/number when asked for, the definition of the
     term asked about (and not of another term), and brevity."""
     text = passage.text[unit.start : unit.end]
-    asked = set(tokenize(query.text))
+    asked = query.asked
     added = set(query.stems) - asked
     # The provision's heading and the act's title say what the unit is about ("Traceability",
     # "… on advanced therapy medicinal products").

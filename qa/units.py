@@ -170,6 +170,8 @@ def units(text: str, *, max_chars: int = MAX_UNIT_CHARS) -> list[Unit]:
         if line.parent is not None and not is_definition:
             continue  # a point is quoted with the lead-in it completes
         last = _descendants(tree, i)
+        if line.level >= 3 and last == i and not is_definition:
+            continue  # a point whose lead-in is not in the passage ("(n) In the case of …")
         omitted = ""
         if tree[last].end - line.start > max_chars and last > i:
             keep = i

@@ -5,26 +5,28 @@ Usage: python scripts/compare_retrievers.py [FILE.jsonl ...] [--k 5]
 """
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from qa.answer import Answer, citation_for
 from qa.config import Settings
 from qa.evaluate import EvalItem, evaluate, load_items
 from qa.pipeline import QA
-from qa.retrieval.search import Weights
+from qa.retrieval.search import PENALTIES, Weights
 
 REPO = Path(__file__).resolve().parent.parent
-NO_STRUCTURE = {
-    "document_boost": 0.0,
-    "provision_boost": 0.0,
-    "jurisdiction_boost": 0.0,
-    "title_boost": 0.0,
-    "definition_boost": 0.0,
-    "context_penalty": 0.0,
-    "answer_type_boost": 0.0,
-    "pieces_per_passage": 1,
-}
+STRUCTURE = (
+    "document",
+    "provision",
+    "jurisdiction",
+    "title",
+    "subject",
+    "definition",
+    "answer_type",
+    "heading",
+    "referenced",
+    *PENALTIES,
+)
+NO_STRUCTURE: dict[str, object] = {name: 0.0 for name in STRUCTURE} | {"pieces_per_passage": 1}
 # Quality only: the systems share one process and its query-vector cache, so their latencies
 # are not comparable here; `atmp-qa eval` and scripts/bench.py measure speed.
 COLUMNS = [
@@ -60,11 +62,15 @@ def main() -> None:
     qa = QA.from_settings(Settings())
     qa.warm_up()
     final = qa.weights
-    plain = replace(final, **NO_STRUCTURE)  # type: ignore[arg-type]
+    plain = final.model_copy(update=NO_STRUCTURE)
     systems = {
-        "dense only": search_only(qa, replace(plain, lexical=0.0), args.k),
-        "BM25 only": search_only(qa, replace(plain, dense=0.0, lexical=1.0), args.k),
-        "hybrid (RRF)": search_only(qa, replace(plain, fusion="rrf", lexical=1.0), args.k),
+        "dense only": search_only(qa, plain.model_copy(update={"lexical": 0.0}), args.k),
+        "BM25 only": search_only(
+            qa, plain.model_copy(update={"dense": 0.0, "lexical": 1.0}), args.k
+        ),
+        "hybrid (RRF)": search_only(
+            qa, plain.model_copy(update={"fusion": "rrf", "lexical": 1.0}), args.k
+        ),
         "hybrid (blend)": search_only(qa, plain, args.k),
         "final pipeline": lambda q: qa.ask(q, top_k=args.k),
     }

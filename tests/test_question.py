@@ -79,3 +79,48 @@ def test_field_terms_the_corpus_never_uses_are_not_unknown() -> None:
         )
         == []
     )
+
+
+def analysed(question: str):  # type: ignore[no-untyped-def]
+    from qa.retrieval.query import Vocabulary, analyse
+    from qa.retrieval.references import DocumentName, NamedAct
+
+    documents = (
+        DocumentName("32007R1394", "Regulation (EC) No 1394/2007", ("ATMP Regulation",), "EU"),
+        DocumentName("uksi-2012-1916", "SI 2012/1916", ("HMR",), "UK"),
+    )
+    catalogue = (NamedAct("Directive 2001/83/EC", "http://data.europa.eu/eli/dir/2001/83/oj"),)
+    known = {"regul", "say", "master", "file", "contain", "trial", "chang"}
+    return analyse(question, Vocabulary(documents, known, lambda word: 3, catalogue))
+
+
+def test_citation_forms_acronyms_and_instruction_words_are_not_unknown_names() -> None:
+    assert analysed("What does reg 171 of SI 2012/1916 say?").unknown == ()
+    assert analysed("What must the TMF contain?").unknown == ()
+    assert analysed("Summarise the HMR").unknown == ()
+    assert "TMF → trial master file" in analysed("What must the TMF contain?").expansions
+
+
+def test_the_jurisdiction_comes_from_words_and_named_documents() -> None:
+    assert analysed("What is the hospital exemption in the UK?").jurisdictions == {"UK"}
+    assert analysed("What does reg 171 say?").jurisdictions == {"UK"}
+    assert analysed("What does the EMA do?").jurisdictions == {"EU"}
+    assert analysed("What does the ATMP Regulation say?").jurisdictions == {"EU"}
+    assert analysed("What is the hospital exemption?").jurisdictions == frozenset()
+
+
+def test_acts_not_indexed_foreign_law_and_amounts_are_recognised() -> None:
+    act = analysed("What does Article 26 of Directive 2001/83/EC list?").unindexed
+    assert [(a.name, a.url) for a in act] == [
+        ("Directive 2001/83/EC", "http://data.europa.eu/eli/dir/2001/83/oj")
+    ]
+    assert [a.name for a in analysed("What does Regulation (EU) 2017/745 say?").unindexed] == [
+        "Regulation (EU) 2017/745"
+    ]
+    assert analysed("How does Regulation 1394/2007 amend Directive 2001/83/EC?").unindexed == ()
+    assert analysed("What does the FDA require?").foreign == ("FDA",)
+    assert analysed("How long is exclusivity in Japan?").foreign == ("Japan",)
+    assert analysed("Must a US company appoint a legal representative?").foreign == ()
+    assert analysed("What is the MHRA fee in pounds?").asks_money
+    assert not analysed("What fee reduction do SMEs get?").asks_statistic
+    assert analysed("How many ATMPs have been approved so far?").asks_statistic

@@ -115,6 +115,7 @@ class ChatCompletion(BaseModel):
     citations: list[CitationOut]
     related: list[CitationOut]
     abstained: bool
+    caveats: list[str] = Field(default_factory=list)
     generator: str | None = Field(None, exclude_if=lambda v: v is None)
     generator_error: str | None = Field(None, exclude_if=lambda v: v is None)
 
@@ -145,6 +146,7 @@ class ChatCompletionChunk(BaseModel):
     citations: list[CitationOut] | None = None
     related: list[CitationOut] | None = None
     abstained: bool | None = None
+    caveats: list[str] | None = None
     generator: str | None = None
     generator_error: str | None = None
     replacement: str | None = Field(
@@ -154,7 +156,15 @@ class ChatCompletionChunk(BaseModel):
     )
 
 
-FINAL_FIELDS = ("citations", "related", "abstained", "generator", "generator_error", "replacement")
+FINAL_FIELDS = (
+    "citations",
+    "related",
+    "abstained",
+    "caveats",
+    "generator",
+    "generator_error",
+    "replacement",
+)
 
 
 class ModelOut(BaseModel):
@@ -200,8 +210,11 @@ def sources_markdown(answer: Answer) -> str:
     if not items:
         return ""
     lines = [f"{c.n}. {source_label(c)}" for c in items]
+    see_also = [c for c in answer.citations if c.n not in cited and c not in items][:3]
+    more = "\n".join(f"{c.n}. {source_label(c)}" for c in see_also)
     notes = "".join(f"\n\n_Note: {caveat}._" for caveat in answer.caveats)
-    return f"\n\n**{heading}**\n\n" + "\n".join(lines) + notes
+    also = f"\n\n**See also**\n\n{more}" if more else ""
+    return f"\n\n**{heading}**\n\n" + "\n".join(lines) + also + notes
 
 
 def _citations(answer: Answer) -> tuple[list[CitationOut], list[CitationOut]]:
@@ -224,6 +237,7 @@ def completion(answer: Answer, content: str) -> ChatCompletion:
         citations=citations,
         related=related,
         abstained=answer.abstained,
+        caveats=list(answer.caveats),
         generator=answer.notes.get("generator"),
         generator_error=answer.notes.get("generator_error"),
     )
@@ -274,6 +288,7 @@ def stream_events(stream: AnswerStream, *, include_sources: bool) -> Iterator[st
         citations=citations,
         related=related,
         abstained=answer.abstained,
+        caveats=list(answer.caveats),
         generator=answer.notes.get("generator"),
         generator_error=answer.notes.get("generator_error"),
         replacement=content if "".join(sent) != content else None,

@@ -9,7 +9,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from qa.lexical import tokenize
-from qa.retrieval.glossary import ABBREVIATIONS, FIELD_TERMS, INSTRUCTION_WORDS, expand
+from qa.retrieval.glossary import (
+    ABBREVIATIONS,
+    CITATION_FORMS,
+    FIELD_TERMS,
+    INSTRUCTION_WORDS,
+    expand,
+)
 from qa.retrieval.references import (
     DocumentName,
     NamedAct,
@@ -160,7 +166,7 @@ def unknown_terms(
         known_name = word.lower() in names or word.lower() in FIELD_TERMS
         if word in ABBREVIATIONS or word.rstrip("s") in ABBREVIATIONS or known_name:
             continue
-        if word.lower() in INSTRUCTION_WORDS:
+        if word.lower() in INSTRUCTION_WORDS or word.lower() in CITATION_FORMS:
             continue  # "Summarise", "Outline": what to do with the answer, not a name
         lowered = word.lower()
         if any(
@@ -194,6 +200,7 @@ class Query:
     text: str
     expanded: str  # the question plus the glossary's additions, for BM25 and headings
     expansions: tuple[str, ...]  # the glossary entries that fired, "ATMP → advanced …"
+    asked: frozenset[str]  # word stems of the question as asked
     stems: tuple[str, ...]  # word stems of `expanded`
     term_stems: tuple[str, ...]  # stems with abbreviations spelt out in place, for term matches
     references: References
@@ -249,6 +256,7 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         text=question,
         expanded=expanded,
         expansions=tuple(expansions),
+        asked=frozenset(tokenize(question)),
         stems=tuple(tokenize(expanded)),
         term_stems=tuple(tokenize(_spelt_out(question, expansions)) + tokenize(expanded)),
         references=references,

@@ -93,10 +93,10 @@ function showSources(turn, final, text) {
   const shown = abstained ? all.slice(0, 3) : all.filter((c) => cited.has(c.n));
   const list = shown.length ? shown : all;
   if (!list.length) return;
-  const box = $(".sources", turn);
-  box.innerHTML =
-    `<h3>${abstained ? "Related passages" : "Sources"}</h3><ol>` +
-    list
+  const seeAlso = abstained ? [] : all.filter((c) => !list.includes(c)).slice(0, 3);
+  const items = (cs) =>
+    "<ol>" +
+    cs
       .map(
         (c) =>
           `<li><button type="button" class="source" data-n="${c.n}">` +
@@ -104,6 +104,15 @@ function showSources(turn, final, text) {
       )
       .join("") +
     "</ol>";
+  const notes = (final.caveats || [])
+    .map((caveat) => `<p class="caveat">${escapeHtml(caveat)}</p>`)
+    .join("");
+  const box = $(".sources", turn);
+  box.innerHTML =
+    `<h3>${abstained ? "Related passages" : "Sources"}</h3>` +
+    items(list) +
+    (seeAlso.length ? `<h3>See also</h3>${items(seeAlso)}` : "") +
+    notes;
   box.hidden = false;
 }
 
@@ -194,7 +203,8 @@ async function openPassage(citation) {
   if (!response.ok) return; // the index changed since the answer: keep the cited text
   const { passage, before, after } = await response.json();
   const heading = passage.heading ? ` — ${passage.heading}` : "";
-  $("#passage-title").textContent = passage.section + heading;
+  // The citation's own section: the paragraph its quote comes from, inside this passage.
+  $("#passage-title").textContent = citation.section + heading;
   const path = passage.heading_path.join(" › ");
   const page = passage.page ? `Page ${passage.page}` : "";
   $("#passage-meta").textContent = [uploaded, path, page].filter(Boolean).join(" · ");
