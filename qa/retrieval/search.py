@@ -67,9 +67,24 @@ class Passage:
         pieces = self.pieces
         parts = [pieces[0].text]
         for before, piece in zip(pieces, pieces[1:], strict=False):
-            parts.append("\n" if piece.ordinal == before.ordinal + 1 else "\n[…]\n")
+            parts.append(self._gap(before, piece))
             parts.append(piece.text)
         return "".join(parts)
+
+    @staticmethod
+    def _gap(before: Chunk, piece: Chunk) -> str:
+        return "\n" if piece.ordinal == before.ordinal + 1 else "\n[…]\n"
+
+    def piece_at(self, offset: int) -> Chunk:
+        """The chunk holding character `offset` of `text`."""
+        pieces = self.pieces
+        position = 0
+        for before, piece in zip([None, *pieces], pieces, strict=False):
+            position += len(self._gap(before, piece)) if before is not None else 0
+            if offset < position + len(piece.text):
+                return piece
+            position += len(piece.text)
+        return pieces[-1]
 
     @property
     def section(self) -> str:
