@@ -33,6 +33,19 @@ from qa.retrieval.references import ANNEXES, SCHEDULES, DocumentName, NamedAct, 
 Weights = Retrieval  # the signal weights live in the settings (QA_RETRIEVAL__*)
 # Signals subtracted from the score rather than added.
 PENALTIES = ("context", "superseded", "amending")
+# Everything but the two text-similarity signals: what the law's structure adds.
+STRUCTURAL_SIGNALS = (
+    "document",
+    "provision",
+    "jurisdiction",
+    "title",
+    "subject",
+    "definition",
+    "answer_type",
+    "heading",
+    "referenced",
+    *PENALTIES,
+)
 
 
 @dataclass(frozen=True)
