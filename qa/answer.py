@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from qa.lexical import tokenize
 from qa.retrieval.query import Query, defined_terms, finds_answer_type, names_term
-from qa.retrieval.search import CONTEXT_SECTIONS, Passage
+from qa.retrieval.search import Passage, is_context
 from qa.units import Unit, paragraph_label, units
 
 CANNOT_ANSWER = (
@@ -89,24 +89,11 @@ def _overlap(question_terms: set[str], text: str, idf: Callable[[str], float]) -
     return sum(idf(t) for t in found) / total
 
 
-def _piece_at(passage: Passage, offset: int) -> int:
-    """Index (in `passage.pieces`) of the chunk holding character `offset` of the passage."""
-    pieces = passage.pieces
-    position = 0
-    for i, (before, piece) in enumerate(zip([None, *pieces], pieces, strict=False)):
-        if before is not None:
-            position += 1 if piece.ordinal == before.ordinal + 1 else len("\n[…]\n")
-        if offset < position + len(piece.text):
-            return i
-        position += len(piece.text)
-    return len(pieces) - 1
-
-
 def pinpoint(passage: Passage, unit: Unit | None) -> tuple[str, str]:
     """The chunk id and section a quote comes from: "Article 15(4)", "regulation 171(2)"."""
     if unit is None:
         return passage.chunk.chunk_id, passage.section
-    piece = passage.pieces[_piece_at(passage, unit.start)]
+    piece = passage.piece_at(unit.start)
     provision = piece.provision
     paragraph, point = paragraph_label(passage.text, unit)
     section = piece.section
@@ -198,7 +185,7 @@ def _unit_score(
     score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
     provision = passage.chunk.provision
     summary = provision.startswith("Explanatory note") and OVERVIEW.search(query.text)
-    if CONTEXT_SECTIONS.match(provision) and not summary:
+    if is_context(passage.chunk) and not summary:
         score -= CONTEXT_PENALTY  # recitals explain the rules; an explanatory note sums an act up
     if unit.start == 0 and query.references.names_provision(passage.chunk.provision):
         score += NAMED_PROVISION_BONUS  # "what does regulation 171 say": from its beginning
@@ -215,11 +202,6 @@ def _unit_score(
         elif not named:
             score -= 0.1
     return score - 0.0001 * (unit.end - unit.start)
-
-
-def p_is_context(passage: Passage) -> bool:
-    """Recitals, preambles, notes: they explain the rules but are not themselves rules."""
-    return bool(CONTEXT_SECTIONS.match(passage.chunk.provision))
 
 
 def _label(citation_jurisdiction: str | None, both: bool) -> str:
@@ -261,7 +243,7 @@ def compose_answer(
             and i in best_of
         ]
         # The rule itself rather than the recital explaining it, when both are on point.
-        rules = [i for i in on_point if not p_is_context(passages[i])]
+        rules = [i for i in on_point if not is_context(passages[i].chunk)]
         other = next(iter(rules or on_point), None)
         if other is not None:
             chosen.append(best_of[other])

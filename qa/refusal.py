@@ -36,7 +36,10 @@ def refusal_reason(
     if query.unknown and evidence < strong_evidence:
         return f"The indexed documents never mention {_names(query.unknown)}."
     if query.asks_statistic:
-        return "The indexed documents are legal texts; they do not state this figure."
+        return (
+            "The indexed documents are legal texts; they do not state figures like this or "
+            "who currently holds an office."
+        )
     if query.asks_money and not any(MONEY_STATED.search(p.text) for p in passages[:3]):
         return "The indexed documents do not state the amount asked for."
     if evidence < abstain_below:

@@ -18,21 +18,9 @@ from qa.config import Settings
 from qa.evaluate import EvalItem, evaluate, load_items
 from qa.pipeline import QA
 from qa.retrieval import glossary
-from qa.retrieval.search import PENALTIES
+from qa.retrieval.search import STRUCTURAL_SIGNALS
 
-SIGNALS = (
-    "lexical",
-    "document",
-    "provision",
-    "jurisdiction",
-    "title",
-    "subject",
-    "definition",
-    "answer_type",
-    "heading",
-    "referenced",
-    *PENALTIES,
-)
+SIGNALS = ("lexical", *STRUCTURAL_SIGNALS)
 TABLES = ("ABBREVIATIONS", "CITATION_FORMS", "FIELD_TERMS", "LONG_FORMS", "PLAIN_TO_LEGAL")
 
 

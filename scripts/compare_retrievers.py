@@ -11,22 +11,12 @@ from qa.answer import Answer, citation_for
 from qa.config import Settings
 from qa.evaluate import EvalItem, evaluate, load_items
 from qa.pipeline import QA
-from qa.retrieval.search import PENALTIES, Weights
+from qa.retrieval.search import STRUCTURAL_SIGNALS, Weights
 
 REPO = Path(__file__).resolve().parent.parent
-STRUCTURE = (
-    "document",
-    "provision",
-    "jurisdiction",
-    "title",
-    "subject",
-    "definition",
-    "answer_type",
-    "heading",
-    "referenced",
-    *PENALTIES,
-)
-NO_STRUCTURE: dict[str, object] = {name: 0.0 for name in STRUCTURE} | {"pieces_per_passage": 1}
+NO_STRUCTURE: dict[str, object] = {name: 0.0 for name in STRUCTURAL_SIGNALS} | {
+    "pieces_per_passage": 1
+}
 # Quality only: the systems share one process and its query-vector cache, so their latencies
 # are not comparable here; `atmp-qa eval` and scripts/bench.py measure speed.
 COLUMNS = [

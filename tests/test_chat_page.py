@@ -79,13 +79,16 @@ def test_ask_watch_the_answer_stream_and_open_a_citation(
     assert page.locator(".question").inner_text() == TRACEABILITY
     sources = answer.locator(".sources li")
     assert sources.count() >= 1 and "Article 2" in sources.first.inner_text()
+    assert sources.first.locator(".num").text_content() == "1"  # numbered in order of use
+    headings = [h.text_content() for h in answer.locator(".sources h3").all()]
+    assert headings[0] == "Sources" and set(headings) <= {"Sources", "See also"}
 
     page.screenshot(path=str(tmp_path / "answer.png"))
     answer.locator(".chip").first.click()
     dialog = page.locator("dialog#passage")
     dialog.wait_for(state="visible")
     page.wait_for_selector("dialog#passage .neighbour")  # the fetched passage with neighbours
-    assert dialog.locator("#passage-title").inner_text() == "Article 2 — Record keeping"
+    assert dialog.locator("#passage-title").inner_text() == "Article 2(1) — Record keeping"
     assert dialog.locator("#passage-document").inner_text().startswith("Demo Regulation (EU)")
     assert "30 years" in dialog.locator("mark").first.inner_text()
     assert dialog.locator("#passage-link").get_attribute("href") == (

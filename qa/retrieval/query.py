@@ -90,7 +90,9 @@ MONEY_STATED = re.compile(
 STATISTIC_ASKED = re.compile(
     r"\bhow many\b.*\b(?:have|has|were|are)\s+(?:been\s+)?(?:approved|authorised|authorized|"
     r"granted|marketed|licensed|refused|rejected|withdrawn|run|conducted)\b|\bstatistic|"
-    r"\bsuccess rate\b|\bso far\b|\bto date\b|\bper year\b|\bannually\b.*\bhow many\b",
+    r"\bsuccess rate\b|\bso far\b|\bto date\b|\bper year\b|\bannually\b.*\bhow many\b"
+    # who holds an office now: the law names offices, not the people in them
+    r"|\b(?:name of|who is) the (?:current|present)\b|\bcurrently (?:holds|chairs|heads|leads)\b",
     re.I,
 )
 # Questions about when a law applies, or what happens to offenders, are answered by

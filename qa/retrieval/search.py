@@ -33,6 +33,19 @@ from qa.retrieval.references import ANNEXES, SCHEDULES, DocumentName, NamedAct, 
 Weights = Retrieval  # the signal weights live in the settings (QA_RETRIEVAL__*)
 # Signals subtracted from the score rather than added.
 PENALTIES = ("context", "superseded", "amending")
+# Everything but the two text-similarity signals: what the law's structure adds.
+STRUCTURAL_SIGNALS = (
+    "document",
+    "provision",
+    "jurisdiction",
+    "title",
+    "subject",
+    "definition",
+    "answer_type",
+    "heading",
+    "referenced",
+    *PENALTIES,
+)
 
 
 @dataclass(frozen=True)
@@ -67,9 +80,24 @@ class Passage:
         pieces = self.pieces
         parts = [pieces[0].text]
         for before, piece in zip(pieces, pieces[1:], strict=False):
-            parts.append("\n" if piece.ordinal == before.ordinal + 1 else "\n[…]\n")
+            parts.append(self._gap(before, piece))
             parts.append(piece.text)
         return "".join(parts)
+
+    @staticmethod
+    def _gap(before: Chunk, piece: Chunk) -> str:
+        return "\n" if piece.ordinal == before.ordinal + 1 else "\n[…]\n"
+
+    def piece_at(self, offset: int) -> Chunk:
+        """The chunk holding character `offset` of `text`."""
+        pieces = self.pieces
+        position = 0
+        for before, piece in zip([None, *pieces], pieces, strict=False):
+            position += len(self._gap(before, piece)) if before is not None else 0
+            if offset < position + len(piece.text):
+                return piece
+            position += len(piece.text)
+        return pieces[-1]
 
     @property
     def section(self) -> str:
