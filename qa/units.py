@@ -19,7 +19,7 @@ ROMAN = re.compile(r"[ivxl]+")
 LEAD_IN = re.compile(r"(?:[:—–-]|\bfollowing)\s*$")
 OPEN_END = re.compile(r"(?:[;,]|[;,]?\s+(?:and|or))\s*$")
 DEFINITION = re.compile(
-    r"^\s*(?:-\s*)?(?:\(\w{1,5}\)\s*)?[‘“'\"][^’”'\"\n]{2,120}[’”'\"]\s*"
+    r"^\s*(?:-\s*)?(?:(?:\(\w{1,5}\)|\d+[a-z]?\.)\s*)?[‘“'\"][^’”'\"\n]{2,120}[’”'\"]\s*"
     r"(?:means|shall mean|includes|has the (?:same )?meaning)\b"
 )
 SENTENCE_END = re.compile(

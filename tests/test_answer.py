@@ -120,6 +120,25 @@ def test_a_definition_keeps_its_limbs_and_drops_the_trailing_semicolon() -> None
     assert not is_fragment(clean_quote(first) + " [1]")
 
 
+def test_numbered_definitions_are_units_of_their_own() -> None:
+    text = (
+        "For the purposes of this Regulation, the following definitions shall apply:\n"
+        "- 1.‘Variation’ means any amendment to the terms;\n"
+        "- 2.‘Minor variation of type IA’ means a variation which has only a minimal impact;\n"
+        "- 3.‘Major variation of type II’ means a variation which may have a significant impact;"
+    )
+    definitions = [text[u.start : u.end] for u in units(text) if u.definition]
+    assert definitions[1] == (
+        "- 2.‘Minor variation of type IA’ means a variation which has only a minimal impact"
+    )
+    answer = compose_answer(
+        query("What is a minor variation of type IA?"),
+        [Passage(1, 1.0, chunk(text, section="Article 2"))],
+        idf=lexical_idf,
+    )
+    assert answer.text.startswith("2.‘Minor variation of type IA’ means")
+
+
 def test_a_list_past_the_size_cap_says_which_points_it_omits() -> None:
     points = "\n".join(
         f"- ({chr(97 + i)}) the {i}th item of a long list of conditions;" for i in range(8)
