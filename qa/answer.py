@@ -32,9 +32,11 @@ ANSWER_TYPE_BONUS = 0.3  # "how long" → the unit stating a duration
 PASSAGE_PRIOR = 2.0  # a unit's score falls with its passage's distance from the best
 CONTEXT_PENALTY = 0.2
 NAMED_PROVISION_BONUS = 0.15
-OVERVIEW = re.compile(
-    r"\b(?:summar\w+|overview|outline|what does .* (?:change|amend|do|cover)|purpose)\b", re.I
+SUMMARY_BONUS = 0.6
+SUMS_UP = re.compile(
+    r"(?:These|This) (?:Regulations?|Order|Directive) (?:amend|make|implement|revoke)"
 )
+MIN_UNIT_CHARS = 40  # "Made: 23rd January 2025", "A. TAJANI": signatures and dates, not answers
 
 
 @dataclass(frozen=True)
@@ -184,9 +186,12 @@ def _unit_score(
     found = sum(idf(t) for t in asked & words) + 0.5 * sum(idf(t) for t in added & words)
     score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
     provision = passage.chunk.provision
-    summary = provision.startswith("Explanatory note") and OVERVIEW.search(query.text)
-    if is_context(passage.chunk) and not summary:
-        score -= CONTEXT_PENALTY  # recitals explain the rules; an explanatory note sums an act up
+    # the note's opening ("These Regulations amend …"), not its remarks on impact assessments
+    summary = provision.startswith("Explanatory note") and query.overview and unit.start < 600
+    if summary:
+        score += SUMMARY_BONUS  # "what does SI 2025/87 change": its explanatory note says
+    elif is_context(passage.chunk):
+        score -= CONTEXT_PENALTY  # recitals explain the rules
     if unit.start == 0 and query.references.names_provision(passage.chunk.provision):
         score += NAMED_PROVISION_BONUS  # "what does regulation 171 say": from its beginning
     if any(finds_answer_type(name, text) for name in query.answer_types):
@@ -223,10 +228,15 @@ def compose_answer(
     best_of: dict[int, _Candidate] = {}
     for i, passage in enumerate(passages):
         for unit in units(passage.text):
+            span = passage.text[unit.start : unit.end]
+            short = len(span) < MIN_UNIT_CHARS and not unit.definition
+            if short or (span.startswith("(") and span.endswith(")")):
+                continue  # a signature, a date, "(This note is not part of the Regulations)"
             candidate = _Candidate(_unit_score(query, passage, top, unit, idf), i, unit)
             if i not in best_of or candidate.score > best_of[i].score:
                 best_of[i] = candidate
-            if i < ANSWER_PASSAGES:
+            summary = query.overview and passage.chunk.provision.startswith("Explanatory note")
+            if i < ANSWER_PASSAGES or summary:
                 candidates.append(candidate)
     candidates.sort(key=lambda c: -c.score)
     chosen: list[_Candidate] = candidates[:1]

@@ -42,6 +42,13 @@ class Retrieval(BaseModel):
     heading: float = Field(
         0.1, ge=0, le=10, description="A heading of its kind ('when…apply' → 'Entry into force')."
     )
+    summary: float = Field(
+        0.3,
+        ge=0,
+        le=10,
+        description="The opening of an act's explanatory note, for 'summarise X' or 'what does "
+        "SI 2025/87 change'.",
+    )
     referenced: float = Field(
         0.05,
         ge=0,

@@ -59,7 +59,6 @@ ABBREVIATIONS: dict[str, str] = {
     "QPPV": "qualified person responsible for pharmacovigilance",
     "PASS": "post-authorisation safety study",
     "PAES": "post-authorisation efficacy study",
-    "SI": "statutory instrument regulations",
     "MS": "Member State",
     "GB": "Great Britain",
     "NI": "Northern Ireland",
@@ -68,6 +67,7 @@ ABBREVIATIONS: dict[str, str] = {
 }
 # Citation forms: "reg 171", "Art. 15", "para 3", "Sch. 6" name provisions, not things.
 CITATION_FORMS: dict[str, str] = {
+    "si": "",  # "SI 2012/1916": the number names the document; the letters add nothing
     "reg": "regulation",
     "regs": "regulations",
     "art": "Article",
@@ -164,7 +164,7 @@ def expand(question: str) -> tuple[str, list[str]]:
     for word in _WORD.findall(question):
         expansion = ABBREVIATIONS.get(word) or ABBREVIATIONS.get(word.rstrip("s"))
         if expansion is None and word.lower().rstrip(".") in CITATION_FORMS:
-            expansion = CITATION_FORMS[word.lower().rstrip(".")]
+            expansion = CITATION_FORMS[word.lower().rstrip(".")] or None
         if expansion:
             additions.setdefault(expansion, word)
     lowered = question.lower()

@@ -45,6 +45,10 @@ NUMBER = (
 MONTHS = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 )
+# "Summarise X", "what does SI 2025/87 change": an overview of an act, not one of its rules.
+OVERVIEW = re.compile(
+    r"\b(?:summar\w+|overview|outline|what does .* (?:change|amend|do|cover)|purpose)\b", re.I
+)
 # name: (how a question asks for it, how a passage states it)
 ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "duration": (
@@ -109,6 +113,10 @@ HEADING_INTENTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (
         re.compile(r"\b(?:penalt\w*|fines?|prison|imprison\w*|sanction\w*|offen[cs]e\w*)\b", re.I),
         re.compile(r"penalt|offen[cs]e|sanction|infringement", re.I),
+    ),
+    (  # what an act is about, or what an amending instrument changes
+        OVERVIEW,
+        re.compile(r"explanatory note|subject matter|\bscope\b|\bpurpose\b", re.I),
     ),
 ]
 
@@ -209,6 +217,7 @@ class Query:
     jurisdictions: frozenset[str]  # EU / UK named, directly or through a named document
     answer_types: tuple[str, ...]  # duration, date, quantity
     definitional: bool  # "what is X", "define X", "does X count as"
+    overview: bool = False  # "summarise X", "what does SI 2025/87 change"
     headings: tuple[re.Pattern[str], ...] = ()
     unknown: tuple[str, ...] = ()  # words the corpus never uses
     unindexed: tuple[NamedAct, ...] = ()  # acts named that the index does not hold
@@ -227,6 +236,7 @@ class Query:
             "jurisdictions": sorted(self.jurisdictions),
             "answer_types": list(self.answer_types),
             "definitional": self.definitional,
+            "overview": self.overview,
             "unknown_terms": list(self.unknown),
             "unindexed_acts": [a.name for a in self.unindexed],
             "foreign": list(self.foreign),
@@ -265,6 +275,7 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         jurisdictions=frozenset(jurisdictions),
         answer_types=tuple(answer_types(question)),
         definitional=bool(DEFINITIONAL.search(question)),
+        overview=bool(OVERVIEW.search(question)),
         headings=tuple(heading_intents(question)),
         unknown=tuple(
             unknown_terms(

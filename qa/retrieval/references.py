@@ -10,7 +10,7 @@ ARTICLES = re.compile(
     r"(?:\s*(?:,|and|or|to|-|–)\s*\d+[a-z]?(?:\(\w+\))*)*)",
     re.I,
 )
-UK_REGULATIONS = re.compile(r"\b(?:regulations?|regs?\.)\s+(\d+[A-Za-z]{0,2})(?![\w/])", re.I)
+UK_REGULATIONS = re.compile(r"\b(?:regulations?|regs?\.?)\s+(\d+[A-Za-z]{0,2})(?![\w/])", re.I)
 ANNEXES = re.compile(r"\bannex\s+([IVXLC]+|\d+)\b", re.I)
 SCHEDULES = re.compile(r"\bschedule\s+(\d+[A-Z]?)\b", re.I)
 RECITALS = re.compile(r"\brecitals?\s+\(?(\d+)\)?", re.I)

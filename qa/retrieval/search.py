@@ -44,6 +44,7 @@ STRUCTURAL_SIGNALS = (
     "answer_type",
     "heading",
     "referenced",
+    "summary",
     *PENALTIES,
 )
 
@@ -203,6 +204,8 @@ class Retriever:
         positions = {doc_id: i for i, doc_id in enumerate(titles)}
         self.document_of = np.array([positions.get(c.doc_id, -1) for c in index.chunks])
         self.context = np.array([is_context(c) for c in index.chunks], dtype=np.float32)
+        # An explanatory note's opening sums an act up: context for a rule, the answer for an
+        # overview ("These Regulations amend …").
         records = index.manifest.documents
         superseded = {d for d, r in records.items() if r.superseded_by}
         self.superseded = np.array([c.doc_id in superseded for c in index.chunks], np.float32)
@@ -225,6 +228,10 @@ class Retriever:
             self.members[-1].append(i)
             runs.append(len(self.members) - 1)
         self.provision_of = np.array(runs, dtype=np.int64)
+        self.summary = np.zeros(len(index.chunks), dtype=bool)
+        for members in self.members:
+            if index.chunks[members[0]].provision.startswith("Explanatory note"):
+                self.summary[members[0]] = True
         # On equal scores an uploaded passage ranks after the others (see `search`).
         self.uploaded = np.array([c.origin == "uploaded" for c in index.chunks], dtype=np.int8)
         self.has_heading = {
@@ -276,7 +283,14 @@ class Retriever:
             ),
             "answer_type": answer_type,
             "heading": heading,
-            "context": self.context,
+            "summary": (
+                (self.summary & (named | (not query.references.doc_ids))).astype(np.float32)
+                if query.overview
+                else np.zeros(n, np.float32)
+            ),
+            "context": np.where(query.overview & self.summary, 0.0, self.context).astype(
+                np.float32
+            ),
             "superseded": self.superseded,
             "amending": np.where(named, 0.0, self.amending).astype(np.float32),
         }
