@@ -178,8 +178,3 @@ def expand(question: str) -> tuple[str, list[str]]:
         return question, []
     fired = [f"{source} → {added}" for added, source in additions.items()]
     return f"{question} ({'; '.join(additions)})", fired
-
-
-def expand_query(question: str) -> str:
-    """The question with the glossary's additions (see `expand`)."""
-    return expand(question)[0]
