@@ -238,6 +238,13 @@ def compose_answer(
             summary = query.overview and passage.chunk.provision.startswith("Explanatory note")
             if i < ANSWER_PASSAGES or summary:
                 candidates.append(candidate)
+    if not candidates:  # no whole unit anywhere (a passage of headings): its opening, whole
+        text = passages[0].text
+        end = len(text)
+        if end > MAX_UNIT_CHARS:
+            end = text.rfind(". ", 0, MAX_UNIT_CHARS) + 1 or MAX_UNIT_CHARS
+        candidates = [_Candidate(0.0, 0, Unit(0, end, 0))]
+        best_of.setdefault(0, candidates[0])
     candidates.sort(key=lambda c: -c.score)
     chosen: list[_Candidate] = candidates[:1]
     both = False

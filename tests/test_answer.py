@@ -221,6 +221,13 @@ def test_caveats_of_the_quoted_texts_come_with_the_answer() -> None:
     assert answer.caveats == ("Demo Regulation: consolidated text as at 2012-07-02",)
 
 
+def test_a_passage_without_whole_units_still_gives_a_cited_answer() -> None:
+    passage = Passage(1, 1.0, chunk("Signed\nA. TAJANI", section="Article 5"))
+    answer = compose_answer(query("Who signed it?"), [passage], idf=lexical_idf)
+    assert answer.text == "Signed A. TAJANI [1]" and answer.citations[0].used
+    check_citations(answer)
+
+
 def test_clean_quote_drops_list_dashes() -> None:
     assert (
         clean_quote("- (a) the product name;\n- (b) the batch")
