@@ -54,13 +54,26 @@ def mini_app(settings: Settings, embedder: Embedder) -> FastAPI:
     return create_app(settings, qa=SerialQA.from_settings(settings, embedder=embedder))
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
     """Serve `app` with uvicorn on a free loopback port; yields the base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    with running(config):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running(config: uvicorn.Config) -> Iterator[None]:
+    """Run a uvicorn server in a thread until the block ends."""
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -69,7 +82,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         server.should_exit = True
         thread.join(timeout=10)

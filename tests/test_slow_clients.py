@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from qa.api.server import server_config
@@ -33,19 +31,12 @@ from qa.config import Settings
 from qa.embed import Embedder
 from qa.pipeline import ingest
 
-from .test_api import mini_app, mini_settings
+from .test_api import free_port, mini_app, mini_settings, running
 from .test_faults import env_for
 
 TOKEN = "slow-clients-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PARTIAL = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -54,18 +45,8 @@ def guarded_server(app: FastAPI, settings: Settings) -> Iterator[tuple[str, int]
     port = free_port()
     config = server_config(app, settings, host="127.0.0.1", port=port)
     config.log_level = "warning"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with running(config):
         yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def closed_within(sock: socket.socket, seconds: float, *, trickle: bytes = b"") -> bytes:

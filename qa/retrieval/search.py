@@ -262,7 +262,7 @@ class Retriever:
         heading = np.zeros(n, np.float32)
         for pattern in query.headings:
             heading = np.maximum(heading, self.has_heading[pattern])
-        named = np.array([c.doc_id in query.references.doc_ids for c in chunks], bool)
+        named = document > 0  # chunks of a document the question names
         subjects = [set(tokenize(e.split(" → ", 1)[1])) for e in query.expansions]
         about = np.array(
             [*(any(s and s <= words for s in subjects) for words in self.title_words), False],
