@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from fpdf import FPDF
 
@@ -28,6 +29,7 @@ from qa.parsing import ParseJob, ParseLimits, Parser
 from qa.pipeline import ingest
 from qa.readers import read_document
 from qa.readers.document import LOCAL, MAX_TITLE_CHARS
+from qa.readers.html import MAX_DEPTH, _depth, _flatten
 from qa.readers.markdown import MAX_FRONT_MATTER_BYTES
 from qa.structure import md_heading
 
@@ -89,10 +91,14 @@ HOSTILE_MARKDOWN: dict[str, Callable[[], str]] = {
 }
 
 
-def _read_and_chunk(path: Path) -> tuple[float, int]:
-    started = time.perf_counter()
-    chunks = chunk_document(read_document(path))
-    return time.perf_counter() - started, len(chunks)
+def _read_and_chunk(path: Path, runs: int = 3) -> tuple[float, int]:
+    """Best of `runs` timings (the machine is shared: one slow run is noise, not the parser)."""
+    best, count = float("inf"), 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        count = len(chunk_document(read_document(path)))
+        best = min(best, time.perf_counter() - started)
+    return best, count
 
 
 @pytest.mark.parametrize("kind", HOSTILE_MARKDOWN)
@@ -141,6 +147,8 @@ def test_deeply_nested_html_is_read_in_linear_time(tmp_path: Path, kind: str) ->
     benign_s, _ = _read_and_chunk(benign)
     hostile_s, chunks = _read_and_chunk(hostile)
     assert chunks >= 1 and "Text." in read_document(hostile).text
+    # the mechanism: the page is rebuilt to a bounded depth before BeautifulSoup searches it
+    assert _depth(BeautifulSoup(_flatten(body), "html.parser")) <= MAX_DEPTH + 2
     assert hostile_s < 5 * max(benign_s, 0.05), (kind, hostile_s, benign_s)
 
 
