@@ -1,6 +1,12 @@
 import pytest
 
-from qa.retrieval.query import answer_types, defined_terms, finds_answer_type, unknown_terms
+from qa.retrieval.query import (
+    answer_types,
+    defined_terms,
+    finds_answer_type,
+    is_definitional,
+    unknown_terms,
+)
 
 
 @pytest.mark.parametrize(
@@ -11,6 +17,10 @@ from qa.retrieval.query import answer_types, defined_terms, finds_answer_type, u
         ("By when did products have to comply?", ["date"]),
         ("What reduction of the fee do SMEs get?", ["quantity"]),
         ("Who chairs the committee?", []),
+        ("How fast must an investigator tell the sponsor?", ["duration"]),
+        ("How much notice must the holder give?", ["duration", "quantity"]),
+        ("Who sits on the COMP?", ["composition"]),
+        ("How is the PRAC made up?", ["composition"]),
     ],
 )
 def test_answer_types(question: str, types: list[str]) -> None:
@@ -22,6 +32,27 @@ def test_passages_stating_an_answer_type() -> None:
     assert finds_answer_type("duration", "within seven days of becoming aware")
     assert finds_answer_type("date", "no later than 30 December 2012")
     assert not finds_answer_type("date", "the Agency shall publish guidelines")
+
+
+@pytest.mark.parametrize(
+    ("question", "definitional"),
+    [
+        ("What is an ATMP?", True),
+        ("What is the hospital exemption?", True),
+        ("Does a CAR-T product count as a gene therapy?", True),
+        ("Define 'substantial manipulation'", True),
+        ("What is the maximum prison sentence for that offence?", False),
+        ("What is the deadline for reporting a SUSAR?", False),
+        ("Who must keep the traceability data?", False),
+    ],
+)
+def test_definitional_questions(question: str, definitional: bool) -> None:
+    assert is_definitional(question) is definitional
+
+
+def test_a_composition_is_stated() -> None:
+    assert finds_answer_type("composition", "The Committee shall consist of one member")
+    assert not finds_answer_type("composition", "The Committee shall elect its Chairman")
 
 
 def test_defined_terms_weigh_pointers_lower() -> None:

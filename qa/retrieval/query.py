@@ -29,8 +29,9 @@ from qa.retrieval.references import (
 WORD = re.compile(r"\b[A-Za-z][\w-]*\b")
 NEGATING_PREFIXES = ("non", "un", "in", "im", "dis", "re", "pre", "sub", "co")
 
+WHAT_IS = re.compile(r"^\s*(?:what\s+(?:is|are)\b|what's|who\s+is)", re.I)
 DEFINITIONAL = re.compile(
-    r"^\s*(?:what\s+(?:is|are)\b|what's|define|definition|meaning|who\s+is)|"
+    r"^\s*(?:define|definition|meaning)|"
     r"\b(?:count|counts|qualif\w*|considered|regarded)\s+as\b|\bdefined\b|\bmeaning of\b",
     re.I,
 )
@@ -53,7 +54,8 @@ OVERVIEW = re.compile(
 ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "duration": (
         re.compile(
-            r"\bhow (?:long|soon|quickly|often)\b|\bhow many (?:\w+ )?(?:days|weeks|months|years)\b"
+            r"\bhow (?:long|soon|quickly|fast|promptly|often)\b|\bhow much (?:notice|time)\b"
+            r"|\bhow far in advance\b|\bhow many (?:\w+ )?(?:days|weeks|months|years)\b"
             r"|\bwithin (?:what|which|how)\b|\bdeadline\b|\btime ?limit\b|\bperiod\b",
             re.I,
         ),
@@ -78,6 +80,15 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
             re.I,
         ),
         re.compile(rf"\b{NUMBER}\s*(?:%|per ?cent|in \d|thousand|million|EUR|euro)|\b\d+\b", re.I),
+    ),
+    # who sits on a committee, how a body is made up
+    "composition": (
+        re.compile(
+            r"\bwho (?:sits|serves|are the members)\b|\bmade up\b|\bcomposition\b"
+            r"|\bcompos(?:ed|e)\b|\bmembership\b|\bwho (?:is|are) on\b",
+            re.I,
+        ),
+        re.compile(r"\b(?:consists? of|consisting of|composed of|comprises?|comprising)\b", re.I),
     ),
 }
 ANSWER_TYPE_NAMES = tuple(ANSWER_TYPES)
@@ -124,6 +135,14 @@ HEADING_INTENTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
 def answer_types(question: str) -> list[str]:
     """The kinds of answer the question asks for (duration, date, quantity)."""
     return [name for name, (asks, _) in ANSWER_TYPES.items() if asks.search(question)]
+
+
+def is_definitional(question: str) -> bool:
+    """Whether the question asks what a term means: "define X", "does X count as …", and
+    "what is X" unless it asks for a duration, date or amount ("what is the maximum fine")."""
+    if DEFINITIONAL.search(question):
+        return True
+    return bool(WHAT_IS.search(question)) and not answer_types(question)
 
 
 def heading_intents(question: str) -> list[re.Pattern[str]]:
@@ -274,7 +293,7 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         references=references,
         jurisdictions=frozenset(jurisdictions),
         answer_types=tuple(answer_types(question)),
-        definitional=bool(DEFINITIONAL.search(question)),
+        definitional=is_definitional(question),
         overview=bool(OVERVIEW.search(question)),
         headings=tuple(heading_intents(question)),
         unknown=tuple(
