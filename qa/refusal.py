@@ -4,7 +4,7 @@ or the evidence is weak. Each refusal says why in a sentence the user can act on
 
 from collections.abc import Sequence
 
-from qa.retrieval.query import MONEY_STATED, Query
+from qa.retrieval.query import CURRENCY_STATED, MONEY_STATED, Query
 from qa.retrieval.search import Passage
 
 
@@ -40,7 +40,10 @@ def refusal_reason(
             "The indexed documents are legal texts; they do not state figures like this or "
             "who currently holds an office."
         )
-    if query.asks_money and not any(MONEY_STATED.search(p.text) for p in passages[:3]):
+    if query.asks_draft and not query.references.doc_ids:
+        return "The indexed documents are adopted acts; proposals and drafts are not among them."
+    stated = CURRENCY_STATED if query.asks_currency else MONEY_STATED
+    if query.asks_money and not any(stated.search(p.text) for p in passages[:3]):
         return "The indexed documents do not state the amount asked for."
     if evidence < abstain_below:
         return "The indexed documents do not answer this question."

@@ -123,6 +123,13 @@ def test_questions_about_texts_not_held_are_refused_by_name(qa: QA) -> None:
     assert fee.abstained and "amount" in fee.text
     foreign = qa.ask("How long is orphan market exclusivity in Japan?")
     assert foreign.abstained and "Japan" in foreign.text
+    # a fee reduction in per cent is not the fee in euros
+    euros = qa.ask("What is the EMA fee in euros for scientific advice on an ATMP?")
+    assert euros.abstained and "amount" in euros.text
+    draft = qa.ask("What does the 2023 EU pharmaceutical package proposal change for ATMPs?")
+    assert draft.abstained and "proposals and drafts" in draft.text
+    count = qa.ask("How many ATMPs has the EMA approved since 2009?")
+    assert count.abstained and "figures" in count.text
 
 
 def test_answers_say_how_current_the_quoted_law_is(qa: QA) -> None:

@@ -102,10 +102,26 @@ MONEY_STATED = re.compile(
     r"[£€$]\s?\d|\b\d[\d,.]*\s*(?:EUR|euros?|pounds?|GBP|%|per ?cent)|\b(?:EUR|GBP)\s?\d",
     re.I,
 )
+# "the fee in euros": a reduction in per cent does not answer it
+CURRENCY_ASKED = re.compile(
+    r"\bin (?:pounds|euros?|sterling|dollars)\b|[£€$]|\b(?:GBP|EUR|USD)\b", re.I
+)
+CURRENCY_STATED = re.compile(
+    r"[£€$]\s?\d|\b\d[\d,.]*\s*(?:EUR|euros?|pounds?|GBP)\b|\b(?:EUR|GBP)\s?\d", re.I
+)
+# Proposals and drafts are not law: the index holds adopted acts.
+DRAFT_ASKED = re.compile(
+    r"\b(?:proposals?|draft (?:regulation|directive|guideline|guidance|bill|law)s?|"
+    r"pharma(?:ceutical)? (?:package|reform))\b",
+    re.I,
+)
 STATISTIC_ASKED = re.compile(
-    r"\bhow many\b.*\b(?:have|has|were|are)\s+(?:been\s+)?(?:approved|authorised|authorized|"
-    r"granted|marketed|licensed|refused|rejected|withdrawn|run|conducted)\b|\bstatistic|"
-    r"\bsuccess rate\b|\bso far\b|\bto date\b|\bper year\b|\bannually\b.*\bhow many\b"
+    r"\bhow many\b.*\b(?:have|has|were|are)\s+(?:\w+\s+){0,3}(?:been\s+)?(?:approved|"
+    r"authorised|authorized|granted|marketed|licensed|refused|rejected|withdrawn|run|conducted)\b"
+    r"|\bstatistic|\bsuccess rate\b|\bso far\b|\bto date\b|\bper year\b"
+    r"|\bannually\b.*\bhow many\b|\bon average\b"
+    # how things go in practice: the law sets limits, not typical durations
+    r"|\bhow long (?:does|do|will)\b.*\b(?:usually|typically|normally|generally) take\b"
     # who holds an office now: the law names offices, not the people in them
     r"|\b(?:name of|who is) the (?:current|present)\b|\bcurrently (?:holds|chairs|heads|leads)\b",
     re.I,
@@ -242,7 +258,9 @@ class Query:
     unindexed: tuple[NamedAct, ...] = ()  # acts named that the index does not hold
     foreign: tuple[str, ...] = ()  # "the FDA", "in Japan": law the index does not hold
     asks_money: bool = False
+    asks_currency: bool = False  # "in euros", "£": an amount in money, not a percentage
     asks_statistic: bool = False
+    asks_draft: bool = False  # "the 2023 pharmaceutical package proposal"
     notes: dict[str, str] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, object]:
@@ -307,5 +325,7 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         unindexed=tuple(unindexed),
         foreign=tuple(foreign_jurisdictions(question)),
         asks_money=bool(MONEY_ASKED.search(question)),
+        asks_currency=bool(CURRENCY_ASKED.search(question)),
         asks_statistic=bool(STATISTIC_ASKED.search(question)),
+        asks_draft=bool(DRAFT_ASKED.search(question)),
     )
