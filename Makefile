@@ -6,17 +6,25 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 LLAMA_WHEEL ?= ../shared/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
 
-.PHONY: install corpus index run test lint clean
+.PHONY: install dev corpus index run test lint clean
 
 install: $(VENV)/.installed
 
 # torch==2.13.0 is the local CPU build; naming it in the same command keeps pip from
-# resolving a multi-GB CUDA torch for sentence-transformers.
+# resolving a multi-GB CUDA torch for sentence-transformers. Runtime dependencies only.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=25.1"
-	# The prebuilt llama.cpp wheel; from PyPI it compiles for 5–13 minutes.
-	$(BIN)/pip install --quiet "$(LLAMA_WHEEL)[server]"
+	$(BIN)/pip install --quiet "torch==2.13.0" -e .
+	touch $@
+
+# The test tools (the `dev` group). llama-cpp-python runs a real OpenAI-compatible server in the
+# generation tests; the prebuilt wheel in ../shared/wheels is used when present, otherwise pip
+# builds it from source (5–13 minutes).
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	if [ -f "$(LLAMA_WHEEL)" ]; then $(BIN)/pip install --quiet "$(LLAMA_WHEEL)[server]"; fi
 	$(BIN)/pip install --quiet "torch==2.13.0" -e . --group dev
 	touch $@
 
@@ -29,10 +37,10 @@ index: corpus
 run: index
 	$(BIN)/atmp-qa serve --host $(HOST) --port $(PORT)
 
-test: install
+test: dev
 	$(BIN)/pytest -q
 
-lint: install
+lint: dev
 	$(BIN)/ruff check qa tests scripts
 	$(BIN)/ruff format --check qa
 	$(BIN)/mypy qa

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from qa.config import Settings
+from qa.config import MAX_ASK_K, MAX_SEARCH_K, Settings
 from qa.errors import QAError
 from qa.readers.document import UPLOADED
 
@@ -146,79 +146,146 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], rebuild: bool, quiet: bo
         click.echo(f"embedding took {report.embed_seconds:.1f} s of {report.seconds:.1f} s")
 
 
+def _check_question(text: str, hint: str) -> str:
+    from qa.config import MAX_QUESTION_CHARS
+
+    if not text.strip():
+        raise click.BadParameter(f"the {hint.lower()} is empty", param_hint=hint)
+    if len(text.strip()) > MAX_QUESTION_CHARS:
+        raise click.BadParameter(
+            f"the {hint.lower()} has {len(text.strip())} characters; the limit is "
+            f"{MAX_QUESTION_CHARS}",
+            param_hint=hint,
+        )
+    return text.strip()
+
+
+def _filters(jurisdiction: tuple[str, ...], doc_ids: tuple[str, ...]) -> Any:
+    from qa.retrieval.search import Filters
+
+    if not jurisdiction and not doc_ids:
+        return None
+    return Filters(jurisdictions=frozenset(jurisdiction), doc_ids=frozenset(doc_ids))
+
+
+def _filter_options(command: Any) -> Any:
+    """--jurisdiction, --doc-id and --server, the same on `ask` and `search`."""
+    command = click.option(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="Ask a running server instead of loading the model (default: QA_SERVER).",
+    )(command)
+    command = click.option(
+        "--doc-id",
+        "--doc",
+        "doc_ids",
+        multiple=True,
+        help="Only this document id (repeatable; `atmp-qa docs` lists them).",
+    )(command)
+    return click.option(
+        "--jurisdiction", type=click.Choice(["EU", "UK"]), multiple=True, help="Only EU/UK."
+    )(command)
+
+
 @cli.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Number of passages.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "-k", "--k", "k", type=click.IntRange(1, MAX_SEARCH_K), default=None, help="Passages."
+)
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /search returns it).")
 @click.option(
     "--explain", is_flag=True, help="Show the question analysis and each signal's contribution."
 )
 @click.pass_context
-def search(ctx: click.Context, query: str, k: int | None, as_json: bool, explain: bool) -> None:
+def search(
+    ctx: click.Context,
+    query: str,
+    k: int | None,
+    jurisdiction: tuple[str, ...],
+    doc_ids: tuple[str, ...],
+    server: str | None,
+    as_json: bool,
+    explain: bool,
+) -> None:
     """Show the passages most similar to QUERY.
 
     \b
     Example:
       atmp-qa search "How long must traceability data be kept?" -k 3
     """
-    from qa.pipeline import QA
-
-    if not query.strip():
-        raise click.BadParameter("the query is empty", param_hint="QUERY")
-    qa = QA.from_settings(_settings(ctx))
-    analysed = qa.analyse(query)
-    passages = qa.search(analysed, k=k)
-    if as_json:
-        data: dict[str, Any] = {"results": [p.to_json() for p in passages]}
+    query = _check_question(query, "QUERY")
+    server = server or _settings(ctx).server
+    analysis: dict[str, Any] = {}
+    signals: list[dict[str, float]] = []
+    if server:
         if explain:
-            data["query"] = analysed.to_json()
-            for row, p in zip(data["results"], passages, strict=True):
-                row["signals"] = p.explain()
+            raise click.UsageError("--explain needs the local index; drop --server / QA_SERVER.")
+        from qa import remote
+
+        data = remote.search(
+            server, query, k=k, jurisdictions=list(jurisdiction), doc_ids=list(doc_ids)
+        )
+    else:
+        from qa.api.schemas import passage_out
+        from qa.pipeline import QA
+
+        qa = QA.from_settings(_settings(ctx))
+        analysed = qa.analyse(query)
+        passages = qa.search(analysed, k=k, filters=_filters(jurisdiction, doc_ids))
+        data = {"results": [passage_out(p).model_dump(mode="json") for p in passages]}
+        analysis, signals = analysed.to_json(), [p.explain() for p in passages]
+    if as_json:
+        if explain:
+            data["query"] = analysis
+            for row, explained in zip(data["results"], signals, strict=True):
+                row["signals"] = explained
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     if explain:
-        for name, value in analysed.to_json().items():
+        for name, value in analysis.items():
             if value:
                 click.echo(f"{name}: {value}")
         click.echo()
-    for p in passages:
-        c = p.chunk
-        page = f", p. {c.page}" if c.page else ""
+    for i, p in enumerate(data["results"]):
+        page = f", p. {p['page']}" if p.get("page") else ""
+        short_title = p.get("short_title") or p["title"]
         click.echo(
             click.style(
-                f"[{p.rank}] {c.short_title}, {p.section}{page}  ({p.score:.3f})", bold=True
+                f"[{p['rank']}] {short_title}, {p['section']}{page}  ({p['score']:.3f})",
+                bold=True,
             )
-            + (f"  [{c.origin}]" if c.origin == UPLOADED else "")
+            + (f"  [{p['origin']}]" if p["origin"] == UPLOADED else "")
         )
-        if c.url:
-            click.echo(f"    {c.url}")
+        if p.get("url"):
+            click.echo(f"    {p['url']}")
         if explain:
-            click.echo("    " + "  ".join(f"{n} {v:+.3f}" for n, v in p.explain().items()))
-        snippet = " ".join(p.text.split())
+            click.echo("    " + "  ".join(f"{n} {v:+.3f}" for n, v in signals[i].items()))
+        snippet = " ".join(p["text"].split())
         click.echo(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
-
-
-def _filters(jurisdiction: tuple[str, ...], doc: tuple[str, ...]) -> Any:
-    from qa.retrieval.search import Filters
-
-    if not jurisdiction and not doc:
-        return None
-    return Filters(jurisdictions=frozenset(jurisdiction), doc_ids=frozenset(doc))
 
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "top_k", type=click.IntRange(1, 20), default=None, help="Passages to cite.")
-@click.option("--jurisdiction", type=click.Choice(["EU", "UK"]), multiple=True, help="Only EU/UK.")
-@click.option("--doc", multiple=True, help="Only this document id (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "-k",
+    "--k",
+    "k",
+    type=click.IntRange(1, MAX_ASK_K),
+    default=None,
+    help="Passages to retrieve and cite from.",
+)
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as POST /ask returns it).")
 @click.pass_context
 def ask(
     ctx: click.Context,
     question: str,
-    top_k: int | None,
+    k: int | None,
     jurisdiction: tuple[str, ...],
-    doc: tuple[str, ...],
+    doc_ids: tuple[str, ...],
+    server: str | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing every claim.
@@ -227,44 +294,57 @@ def ask(
     Example:
       atmp-qa ask "How long must ATMP traceability data be kept?"
     """
-    from dataclasses import asdict
+    question = _check_question(question, "QUESTION")
+    server = server or _settings(ctx).server
+    if server:
+        from qa import remote
 
-    from qa.pipeline import QA
+        data = remote.ask(
+            server, question, k=k, jurisdictions=list(jurisdiction), doc_ids=list(doc_ids)
+        )
+    else:
+        from qa.api.schemas import answer_out
+        from qa.pipeline import QA
 
-    if not question.strip():
-        raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    answer = QA.from_settings(_settings(ctx)).ask(
-        question, top_k=top_k, filters=_filters(jurisdiction, doc)
-    )
+        answer = QA.from_settings(_settings(ctx)).ask(
+            question, top_k=k, filters=_filters(jurisdiction, doc_ids)
+        )
+        data = answer_out(answer).model_dump(mode="json")
     if as_json:
-        data = asdict(answer)
-        notes = data.pop("notes", {})
-        data.update({k: notes[k] for k in ("generator", "generator_error") if k in notes})
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    click.echo(answer.text + "\n")
-    if error := answer.notes.get("generator_error"):
+    _print_answer(data)
+
+
+def _print_answer(data: dict[str, Any]) -> None:
+    """An answer as POST /ask returns it, for reading in a terminal."""
+    click.echo(data["answer"] + "\n")
+    if error := data.get("generator_error"):
         click.echo(f"Note: {error}", err=True)
-    for caveat in answer.caveats:
+    for caveat in data.get("caveats", []):
         click.echo(f"Note: {caveat}.")
-    if answer.caveats:
+    if data.get("caveats"):
         click.echo()
-    sources = answer.related if answer.abstained else answer.citations
-    click.echo(click.style("Related passages:" if answer.abstained else "Sources:", bold=True))
+    abstained = data["abstained"]
+    sources = data["related"] if abstained else data["citations"]
+    click.echo(click.style("Related passages:" if abstained else "Sources:", bold=True))
+    first_see_also = min((c["n"] for c in sources if not c["used"]), default=None)
     for c in sources:
-        if not answer.abstained and not c.used and c.n == min(x.n for x in sources if not x.used):
+        if not abstained and c["n"] == first_see_also:
             click.echo(click.style("See also:", bold=True))
-        page = f", p. {c.page}" if c.page else ""
-        upload = " (uploaded document, not an official text)" if c.origin == UPLOADED else ""
-        click.echo(f"[{c.n}] {c.section}{page} — {c.short_title}{upload}")
-        click.echo(f"    {c.title}")
-        if c.url:
-            click.echo(f"    {c.url}")
+        page = f", p. {c['page']}" if c.get("page") else ""
+        upload = " (uploaded document, not an official text)" if c["origin"] == UPLOADED else ""
+        click.echo(f"[{c['n']}] {c['section']}{page} — {c['short_title']}{upload}")
+        click.echo(f"    {c['title']}")
+        if c.get("url"):
+            click.echo(f"    {c['url']}")
 
 
 @cli.command("eval")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--k", "k", type=click.IntRange(1, 20), default=5, help="Citations scored.")
+@click.option(
+    "-k", "--k", "k", type=click.IntRange(1, MAX_ASK_K), default=5, help="Citations scored."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:

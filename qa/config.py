@@ -7,6 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+# One set of request limits for HTTP, the CLI and MCP.
+MAX_QUESTION_CHARS = 2000
+MAX_ASK_K = 20  # passages an answer is composed from
+MAX_SEARCH_K = 50  # passages a search returns
+MAX_FILTER_DOC_IDS = 100
 
 
 class Retrieval(BaseModel):
@@ -123,7 +128,9 @@ class Settings(BaseSettings):
         description="Pieces shorter than this are merged with a neighbour of the same provision; "
         "short recitals are grouped.",
     )
-    search_k: int = Field(5, ge=1, le=100, description="Default number of passages returned.")
+    search_k: int = Field(
+        5, ge=1, le=MAX_ASK_K, description="Default number of passages retrieved and returned."
+    )
     retrieval: Retrieval = Field(
         default_factory=Retrieval,
         description="Scoring signals and their weights (QA_RETRIEVAL__<NAME>, e.g. "
@@ -156,6 +163,11 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (CORS)."
+    )
+    server: str | None = Field(
+        None,
+        description="URL of a running ATMP-QA server that `atmp-qa ask` and `search` ask "
+        "instead of loading the model and index themselves (e.g. http://127.0.0.1:8000).",
     )
     host: str = Field("127.0.0.1", description="Address `atmp-qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `atmp-qa serve` listens on.")

@@ -23,3 +23,7 @@ class IndexMismatchError(QAError):
 
 class SourceError(QAError):
     """The corpus sources manifest is missing or malformed."""
+
+
+class UnknownDocumentError(QAError):
+    """A filter names document ids the index does not hold."""

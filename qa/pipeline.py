@@ -9,7 +9,7 @@ from pathlib import Path
 from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
-from qa.errors import SourceError
+from qa.errors import SourceError, UnknownDocumentError
 from qa.generate import AnswerStream, ChatModel, generate_answer
 from qa.index import Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
@@ -128,6 +128,18 @@ class QA:
         with self._lock:
             self._retriever = retriever
 
+    def check_filters(self, filters: Filters | None) -> None:
+        """Refuse a filter naming documents the index does not hold (it would match nothing)."""
+        if filters is None:
+            return
+        unknown = sorted(filters.doc_ids - set(self._retriever.index.manifest.documents))
+        if unknown:
+            names = ", ".join(unknown)
+            raise UnknownDocumentError(
+                f"Unknown document id{'s' if len(unknown) > 1 else ''}: {names}; "
+                "GET /documents (or `atmp-qa docs`) lists the indexed ones."
+            )
+
     def analyse(self, question: str) -> Query:
         """The question as retrieval and answering read it (see `qa.retrieval.query`)."""
         return self._retriever.analyse(question)
@@ -141,6 +153,7 @@ class QA:
         weights: Weights | None = None,
     ) -> list[Passage]:
         """The passages that best match `query` (hybrid retrieval), best first."""
+        self.check_filters(filters)
         return self._retriever.search(
             query, k=k or self.settings.search_k, filters=filters, weights=weights or self.weights
         )
@@ -191,6 +204,7 @@ class QA:
     ) -> Answer:
         """The extractive answer or the abstention: retrieval and sentence choice, no model call."""
         started = time.perf_counter()
+        self.check_filters(filters)
         retriever = self._retriever
         query = retriever.analyse(question)
         passages = retriever.search(

@@ -71,6 +71,7 @@ def test_search_json(real_index: Settings) -> None:
         "chunk_id",
         "doc_id",
         "title",
+        "short_title",
         "section",
         "page",
         "url",

@@ -40,6 +40,7 @@ from qa.errors import (
     QAError,
     ReadError,
     SourceError,
+    UnknownDocumentError,
 )
 from qa.pipeline import QA, load_embedder
 
@@ -59,6 +60,7 @@ ERROR_STATUS: dict[type[QAError], int] = {
     UploadTooLargeError: 413,
     UnsupportedTypeError: 415,
     ReadError: 422,
+    UnknownDocumentError: 422,
     InsufficientStorageError: 507,
     StorageError: 503,
     SourceError: 503,  # corpus/sources.toml is broken: the server's configuration
@@ -71,6 +73,22 @@ ERROR_STATUS: dict[type[QAError], int] = {
 def status_for(ex: QAError) -> int:
     """The HTTP status of a domain error (400 unless listed)."""
     return next((ERROR_STATUS[t] for t in type(ex).__mro__ if t in ERROR_STATUS), 400)
+
+
+def describe_invalid(errors: Sequence[dict[str, Any]]) -> str:
+    """Validation errors as one sentence; a body that is not JSON says so, with the place."""
+    for e in errors:
+        if e["type"] == "json_invalid":
+            where = e["loc"][1] if len(e["loc"]) > 1 else None
+            reason = (e.get("ctx") or {}).get("error", "")
+            at = f" at character {where}" if isinstance(where, int) else ""
+            return (
+                f"The request body is not valid JSON{at}"
+                + (f" ({reason})" if reason else "")
+                + '; send a JSON object such as {"question": "…"}.'
+            )
+    problems = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors)
+    return f"Invalid request: {problems}."
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -218,10 +236,8 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, ex: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in ex.errors()]
-        problems = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors)
-        return JSONResponse(
-            {"detail": f"Invalid request: {problems}.", "errors": errors}, status_code=422
-        )
+        detail = describe_invalid(ex.errors())
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     app.include_router(queries.router)
     app.include_router(admin.router)

@@ -24,9 +24,15 @@ from qa.api.schemas import (
     document_out,
     passage_out,
 )
+from qa.config import MAX_FILTER_DOC_IDS, MAX_SEARCH_K
 from qa.retrieval.search import Filters
 
 router = APIRouter()
+
+
+def _split(values: list[str]) -> list[str]:
+    """Repeated (`?doc_ids=a&doc_ids=b`) and comma-separated (`?doc_ids=a,b`) values alike."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 @router.get("/health", tags=["service"])
@@ -58,12 +64,23 @@ def ask(body: AskRequest, qa: QADep) -> AskResponse:
 def search(
     qa: QADep,
     q: Annotated[Question, Query(description="Query text")],
-    k: Annotated[int, Query(ge=1, le=50, description="Number of passages")] = 5,
-    jurisdiction: Annotated[list[Jurisdiction], Query(description="Only these")] = [],  # noqa: B006
-    doc_id: Annotated[list[str], Query(description="Only these documents")] = [],  # noqa: B006
+    k: Annotated[int, Query(ge=1, le=MAX_SEARCH_K, description="Number of passages")] = 5,
+    jurisdiction: Annotated[
+        list[Jurisdiction], Query(description="Only these (repeat for both)")
+    ] = [],  # noqa: B006
+    doc_ids: Annotated[
+        list[str],
+        Query(
+            max_length=MAX_FILTER_DOC_IDS,
+            description="Only these documents (repeat or comma-separate)",
+        ),
+    ] = [],  # noqa: B006
+    doc_id: Annotated[list[str], Query(deprecated=True, description="Old name of `doc_ids`")] = [],  # noqa: B006
 ) -> SearchResponse:
     """Passages that best match `q`, best first (no answer composed)."""
-    filters = Filters(jurisdictions=frozenset(jurisdiction), doc_ids=frozenset(doc_id))
+    filters = Filters(
+        jurisdictions=frozenset(jurisdiction), doc_ids=frozenset(_split(doc_ids + doc_id))
+    )
     return SearchResponse(results=[passage_out(p) for p in qa.search(q, k=k, filters=filters)])
 
 

@@ -4,10 +4,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from qa.answer import Answer, Citation
 from qa.chunking import Chunk
+from qa.config import MAX_ASK_K, MAX_FILTER_DOC_IDS, MAX_QUESTION_CHARS
 from qa.index import DocumentRecord
 from qa.retrieval.search import Filters, Passage
 
@@ -21,15 +29,28 @@ Origin = Annotated[
         "sources.toml), `uploaded` (POST /documents) or `local file`."
     ),
 ]
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Question = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
+]
+DocId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _as_list(value: object) -> object:
+    """ "EU" and ["EU"] mean the same filter."""
+    return [value] if isinstance(value, str) else value
 
 
 class FiltersIn(BaseModel):
-    """Restrict retrieval to jurisdictions and/or documents (empty lists: no restriction)."""
+    """Restrict retrieval to jurisdictions and/or documents (empty: no restriction). Each
+    takes one value or a list: `"jurisdiction": "EU"` or `["EU", "UK"]`."""
 
-    jurisdiction: list[Jurisdiction] = Field(default_factory=list, examples=[["EU"]])
-    doc_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
-        default_factory=list, max_length=100, examples=[["32007R1394"]]
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter must not be ignored
+
+    jurisdiction: Annotated[list[Jurisdiction], BeforeValidator(_as_list)] = Field(
+        default_factory=list, examples=["EU", ["EU", "UK"]]
+    )
+    doc_ids: Annotated[list[DocId], BeforeValidator(_as_list)] = Field(
+        default_factory=list, max_length=MAX_FILTER_DOC_IDS, examples=[["32007R1394"]]
     )
 
     def to_filters(self) -> Filters:
@@ -40,8 +61,17 @@ class FiltersIn(BaseModel):
 class AskRequest(BaseModel):
     """A question, how many passages to consider, and optional filters."""
 
+    model_config = ConfigDict(extra="forbid")
+
     question: Question = Field(examples=["How long must traceability data be kept?"])
-    top_k: int = Field(5, ge=1, le=20, description="Passages to retrieve and cite from.")
+    top_k: int = Field(
+        5,
+        ge=1,
+        le=MAX_ASK_K,
+        validation_alias=AliasChoices("k", "top_k"),
+        description="Passages to retrieve and cite from (`k`, as in `/search` and the CLI; "
+        "`top_k` is accepted too).",
+    )
     filters: FiltersIn | None = None
 
 
@@ -100,6 +130,7 @@ class PassageOut(BaseModel):
     chunk_id: str
     doc_id: str
     title: str
+    short_title: str = ""
     section: str
     page: int | None
     url: str | None

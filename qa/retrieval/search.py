@@ -114,6 +114,7 @@ class Passage:
             "chunk_id": c.chunk_id,
             "doc_id": c.doc_id,
             "title": c.title,
+            "short_title": c.short_title,
             "section": self.section,
             "page": c.page,
             "url": c.url,
