@@ -141,7 +141,8 @@ def test_chat_without_a_usable_question_is_422_naming_messages(
 ) -> None:
     response = client.post("/v1/chat/completions", json=payload)
     assert response.status_code == 422
-    assert "messages" in error_fields(response) and message in response.json()["detail"]
+    assert "messages" in error_fields(response) and message in response.json()["error"]["message"]
+    assert response.json()["error"]["param"] == "messages"
 
 
 def test_unknown_openai_fields_are_ignored(client: TestClient) -> None:
