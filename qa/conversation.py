@@ -10,6 +10,7 @@ a follow-up when it opens like one ("and …", "what about …") or refers back 
 import re
 from collections.abc import Callable, Sequence
 
+from qa.generate import ChatModel, GenerationError
 from qa.retrieval.query import Query
 
 OPENER = re.compile(
@@ -17,7 +18,7 @@ OPENER = re.compile(
 )
 WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how) about\s+(?P<rest>.+?)\s*\??\s*$", re.I)
 REFERRING = re.compile(
-    r"\b(?:it|its|that|this|they|them|these|those|such|the same|there)\b(?!\s+(?:is|are)\s+no)",
+    r"\b(?:it|its|that|this|they|them|these|those|such|the same)\b(?!\s+(?:is|are)\s+no)",
     re.I,
 )
 EQUIVALENT = re.compile(r"\b(?:equivalent|counterpart|version|rules?|position|law)\b", re.I)
@@ -105,3 +106,33 @@ def standalone_question(user_turns: Sequence[str], analyse: Analyse) -> str:
             text = rewrite(text, resolved, analyse(text))
         resolved = text
     return resolved or ""
+
+
+REWRITE_INSTRUCTION = (
+    "Rewrite the user's last question so that it stands alone, using the earlier questions "
+    "for what it refers to. Reply with the rewritten question only, on one line."
+)
+
+
+def model_standalone_question(
+    user_turns: Sequence[str], analyse: Analyse, model: ChatModel, *, limit: int
+) -> str:
+    """`standalone_question`, written by the chat model when the last turn is a follow-up;
+    the rules' question when the model fails or replies with something unusable."""
+    ruled = standalone_question(user_turns, analyse)
+    turns = [t.strip() for t in user_turns if t.strip()]
+    if len(turns) < 2 or not is_follow_up(turns[-1], analyse(turns[-1])):
+        return ruled
+    earlier = "\n".join(f"- {t}" for t in turns[:-1])
+    prompt = f"Earlier questions:\n{earlier}\nLast question: {turns[-1]}"
+    try:
+        reply = model.complete(
+            [
+                {"role": "system", "content": REWRITE_INSTRUCTION},
+                {"role": "user", "content": prompt},
+            ]
+        )
+    except GenerationError:
+        return ruled
+    line = reply.strip().strip('"').splitlines()[0].strip() if reply.strip() else ""
+    return line if 0 < len(line) <= limit else ruled

@@ -3,6 +3,7 @@ the real corpus (the UK equivalent of the hospital exemption is regulation 171 o
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,8 @@ from qa.conversation import standalone_question
 from qa.embed import Embedder
 from qa.retrieval.query import Query, Vocabulary, analyse
 
+from .scripted_llm import Script, ScriptedLLM
+from .test_api import mini_app, mini_settings
 from .test_api_chat import sse_data
 
 EXEMPTION = "What is the hospital exemption under the EU ATMP Regulation?"
@@ -98,3 +101,31 @@ def test_a_long_history_is_not_a_422(real_client: TestClient) -> None:
     response = real_client.post("/v1/chat/completions", json={"messages": messages})
     assert response.status_code == 200
     assert response.json()["question_used"] == "What is the hospital exemption in the UK?"
+
+
+def test_with_a_model_configured_it_may_rewrite_and_rules_are_the_fallback(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    with ScriptedLLM(Script("How long must traceability records be kept in the UK?")) as llm:
+        settings = mini_settings(
+            tmp_path,
+            embedder,
+            llm_base_url=llm.base_url,
+            llm_model="scripted",
+            llm_timeout_s=5,
+            follow_up_rewriter="llm",
+        )
+        with TestClient(mini_app(settings, embedder)) as client:
+            messages = [
+                {"role": "user", "content": "How long must traceability records be kept?"},
+                {"role": "assistant", "content": "30 years [1]."},
+                {"role": "user", "content": "And over there?"},
+            ]
+            body = client.post("/v1/chat/completions", json={"messages": messages}).json()
+            assert body["question_used"] == "How long must traceability records be kept in the UK?"
+            assert "And over there?" in llm.requests[0]["messages"][1]["content"]
+            llm.script = Script(status=500)
+            body = client.post("/v1/chat/completions", json={"messages": messages}).json()
+            # the model fails: the rules' question, no error
+            ruled = "How long must traceability records be kept: over there?"
+            assert body["question_used"] == ruled

@@ -20,7 +20,7 @@ from qa.answer import MARKER, Answer, Citation
 from qa.api.deps import QADep
 from qa.api.errors import NotFoundError
 from qa.api.schemas import CitationOut, FiltersIn, citation_out
-from qa.conversation import standalone_question
+from qa.conversation import model_standalone_question, standalone_question
 from qa.errors import QAError
 from qa.frontend_tasks import answer_task, recognise_task
 from qa.generate import AnswerStream
@@ -450,7 +450,12 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def resolve_question(body: ChatRequest, qa: QA) -> str:
     """The standalone question the conversation asks, within the question-length limit."""
-    question = standalone_question(body.user_turns, qa.analyse)
+    if qa.settings.follow_up_rewriter == "llm" and qa.chat_model is not None:
+        question = model_standalone_question(
+            body.user_turns, qa.analyse, qa.chat_model, limit=MAX_QUESTION_CHARS
+        )
+    else:
+        question = standalone_question(body.user_turns, qa.analyse)
     if len(question) > MAX_QUESTION_CHARS:
         raise RequestValidationError(
             [
