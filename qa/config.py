@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         description="Characters of each passage put in the prompt (around its best sentence).",
     )
 
+    follow_up_rewriter: Literal["rules", "llm"] = Field(
+        "rules",
+        description="How a follow-up in a chat becomes a standalone question: deterministic "
+        "rules, or the configured chat model (rules when no model is set or it fails).",
+    )
+
     @model_validator(mode="after")
     def _check_llm(self) -> "Settings":
         if self.llm_base_url and not self.llm_model:

@@ -141,7 +141,8 @@ def test_chat_without_a_usable_question_is_422_naming_messages(
 ) -> None:
     response = client.post("/v1/chat/completions", json=payload)
     assert response.status_code == 422
-    assert "messages" in error_fields(response) and message in response.json()["detail"]
+    assert "messages" in error_fields(response) and message in response.json()["error"]["message"]
+    assert response.json()["error"]["param"] == "messages"
 
 
 def test_unknown_openai_fields_are_ignored(client: TestClient) -> None:
@@ -170,3 +171,34 @@ def test_no_cors_headers_without_configured_origins(tmp_path: Path, embedder: Em
     with TestClient(mini_app(settings, embedder)) as client:
         response = client.get("/v1/models", headers={"Origin": ORIGIN})
     assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+
+
+def test_v1_errors_use_the_openai_envelope_and_other_paths_keep_detail(
+    client: TestClient,
+) -> None:
+    missing = client.get("/v1/models/gpt-4o")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error": {
+            "message": "The model 'gpt-4o' does not exist here; use 'atmp-qa'.",
+            "type": "not_found_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
+    assert client.get("/v1/models/atmp-qa").json()["id"] == "atmp-qa"
+    unknown = client.get("/v1/nothing").json()
+    assert unknown["error"]["message"].startswith("There is no GET /v1/nothing endpoint")
+    assert "detail" in client.get("/nothing").json()
+
+
+def test_stream_with_include_usage_ends_with_a_usage_chunk(client: TestClient) -> None:
+    request = chat(TRACEABILITY, stream=True, stream_options={"include_usage": True})
+    chunks = [
+        json.loads(d) for d in sse_data(client.post("/v1/chat/completions", json=request).text)[:-1]
+    ]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 0
+    assert all(c["usage"] is None for c in chunks[:-1])
+    assert chunks[-2]["question_used"] == TRACEABILITY
+    plain = client.post("/v1/chat/completions", json=chat(TRACEABILITY, stream=True)).text
+    assert all("usage" not in json.loads(d) for d in sse_data(plain)[:-1])

@@ -159,7 +159,9 @@ def client(root: Path, embedder: Embedder) -> Iterator[TestClient]:
 def refused(response: Any, status: int, *phrases: str) -> str:
     """Check a refusal: the status, and a one-line sentence naming the problem."""
     assert response.status_code == status, (response.status_code, response.text[:500])
-    detail = response.json()["detail"]
+    body = response.json()
+    # /v1/* answers with OpenAI's error envelope, the other paths with {"detail": …}
+    detail = body["error"]["message"] if response.url.path.startswith("/v1/") else body["detail"]
     assert isinstance(detail, str) and len(detail) >= 15 and "\n" not in detail
     assert detail.rstrip().endswith((".", ")")), detail
     for phrase in phrases:

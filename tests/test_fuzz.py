@@ -57,7 +57,9 @@ def problem(response: Any) -> str | None:
         return f"server error {response.status_code}: {response.text[:300]}"
     if response.status_code >= 400:
         try:
-            detail = response.json().get("detail")
+            body = response.json()
+            # /v1/* errors use OpenAI's envelope, {"error": {"message": …}}
+            detail = body.get("detail") or (body.get("error") or {}).get("message")
         except (ValueError, AttributeError):
             detail = None
         if not isinstance(detail, str) or not detail.strip():

@@ -1,6 +1,6 @@
 """The app factory: load the model and index once, map errors, mount the routes and the page."""
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,8 @@ from qa.pipeline import QA, load_embedder
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # Largest JSON body: a question is at most 2,000 characters; a chat history of a few hundred
-# turns fits. Uploads (POST /documents) are limited by QA_MAX_UPLOAD_BYTES instead.
+# turns fits (only the standalone question counts against the question limit). Uploads
+# (POST /documents) are limited by QA_MAX_UPLOAD_BYTES instead.
 MAX_BODY_BYTES = 1_000_000
 
 # The one place domain errors become HTTP statuses; a subclass takes its nearest listed base.
@@ -126,7 +127,8 @@ class BodyLimit:
         rule = self.rule_for(scope)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if rule.refuse_declared and declared.isdigit() and int(declared) > rule.limit:
-            await JSONResponse({"detail": rule.message}, status_code=413)(scope, receive, send)
+            response = error_response(scope["path"], 413, rule.message)
+            await response(scope, receive, send)
             return
         received = 0
 
@@ -156,6 +158,38 @@ def explain_http_error(request: Request, ex: StarletteHTTPException) -> str:
             'such as {"question": "…"}.'
         )
     return str(ex.detail)
+
+
+OPENAI_ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def error_response(
+    path: str,
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """The error body: `{"detail": …}`, or OpenAI's `{"error": {…}}` envelope on /v1 paths
+    (so OpenAI clients show the sentence)."""
+    if path == "/v1" or path.startswith("/v1/"):
+        kind = "server_error" if status >= 500 else OPENAI_ERROR_TYPES.get(status)
+        error = {
+            "message": message,
+            "type": kind or "invalid_request_error",
+            "param": param,
+            "code": code,
+        }
+        return JSONResponse({"error": error, **(extra or {})}, status_code=status, headers=headers)
+    return JSONResponse({"detail": message, **(extra or {})}, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
@@ -212,32 +246,41 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
     async def domain_error(request: Request, ex: QAError) -> JSONResponse:
         status = status_for(ex)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(ex)}, status_code=status, headers=headers)
+        return error_response(
+            request.url.path,
+            status,
+            str(ex),
+            param=getattr(ex, "param", None),
+            code=getattr(ex, "code", None),
+            headers=headers,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, ex: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": explain_http_error(request, ex)},
-            status_code=ex.status_code,
-            headers=ex.headers,
+        return error_response(
+            request.url.path, ex.status_code, explain_http_error(request, ex), headers=ex.headers
         )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, ex: Exception) -> JSONResponse:
         # A bug: uvicorn logs the traceback; the client still gets the usual one-line body.
-        return JSONResponse(
-            {
-                "detail": f"The server failed to handle {request.method} {request.url.path} "
-                "(an internal error); the server log has the details."
-            },
-            status_code=500,
+        return error_response(
+            request.url.path,
+            500,
+            f"The server failed to handle {request.method} {request.url.path} "
+            "(an internal error); the server log has the details.",
         )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, ex: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in ex.errors()]
-        detail = describe_invalid(ex.errors())
-        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+        return error_response(
+            request.url.path,
+            422,
+            describe_invalid(ex.errors()),
+            param=_field(errors[0]["loc"]) if errors else None,
+            extra={"errors": errors},
+        )
 
     app.include_router(queries.router)
     app.include_router(admin.router)

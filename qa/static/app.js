@@ -62,7 +62,9 @@ async function* serverEvents(response) {
 async function errorDetail(response) {
   try {
     const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`;
+    // /v1/* errors come in OpenAI's envelope, {"error": {"message": …}}
+    const message = typeof body.detail === "string" ? body.detail : body.error?.message;
+    return typeof message === "string" ? message : `HTTP ${response.status}`;
   } catch {
     return `HTTP ${response.status}`;
   }
