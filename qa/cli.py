@@ -442,7 +442,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from qa.api.service import SerialQA
     from qa.index import read_manifest
 
-    settings = _settings(ctx)
+    settings = _settings(ctx).model_copy(update={"host": host} if host else {})
     read_manifest(settings.index_dir)  # fail fast, with the fix, before loading the model
     # Load the index here, not in the app's startup, so a damaged index is one line naming the
     # file and the fix (and exit code 1) rather than uvicorn's traceback.
@@ -450,3 +450,22 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     app = create_app(settings, qa=service)
     config = server_config(app, settings, host=host or settings.host, port=port or settings.port)
     uvicorn.Server(config).run()
+
+
+@cli.command()
+@click.pass_context
+def mcp(ctx: click.Context) -> None:
+    """Serve the tools ask, search, get_passage and list_documents to an MCP client over
+    stdin/stdout (the HTTP server has the same tools at /mcp).
+
+    \b
+    Example (the command an MCP client such as Claude Desktop runs):
+      atmp-qa mcp
+    """
+    from qa.api.service import SerialQA
+    from qa.index import read_manifest
+    from qa.mcp_server import run_stdio
+
+    settings = _settings(ctx)
+    read_manifest(settings.index_dir)  # fail fast, with the fix, before loading the model
+    run_stdio(SerialQA.from_settings(settings))

@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa import __version__
@@ -42,6 +44,7 @@ from qa.errors import (
     SourceError,
     UnknownDocumentError,
 )
+from qa.mcp_server import HttpEndpoint, build_server, transport_security
 from qa.pipeline import QA, load_embedder
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -204,18 +207,31 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         app.state.qa, app.state.jobs = service, jobs
         watcher = IndexWatcher(service, interval_s=service.settings.index_poll_s).start()
         try:
-            yield
+            async with mcp_endpoint.running():
+                yield
         finally:
             watcher.stop()
             app.state.jobs.shutdown()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships, not a CDN: /docs works offline.
+    app = FastAPIOffline(
         title="ATMP-QA",
         version=__version__,
         summary="Answers with citations from EU/UK advanced-therapy (ATMP) law.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    def loaded_qa() -> QA:
+        service: QA | None = getattr(app.state, "qa", None)
+        if service is None:
+            raise NotReadyError("The index is not loaded yet; retry when GET /ready answers 200.")
+        return service
+
+    mcp_endpoint = HttpEndpoint(
+        build_server(loaded_qa),
+        transport_security(settings.host, settings.cors_origins),
+    )
 
     upload_rule = BodyRule(
         settings.max_upload_bytes + MULTIPART_SLACK,
@@ -285,6 +301,8 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
     app.include_router(queries.router)
     app.include_router(admin.router)
     app.include_router(chat.router)
+    # MCP over streamable HTTP: the same tools as `atmp-qa mcp`
+    app.router.routes.append(Route("/mcp", mcp_endpoint, include_in_schema=False))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

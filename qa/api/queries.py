@@ -19,9 +19,9 @@ from qa.api.schemas import (
     ReadyOut,
     SearchResponse,
     answer_out,
-    chunk_out,
     document_detail,
     document_out,
+    passage_detail,
     passage_out,
 )
 from qa.config import MAX_FILTER_DOC_IDS, MAX_SEARCH_K
@@ -105,9 +105,4 @@ def get_passage(
     around: Annotated[int, Query(ge=0, le=5, description="Neighbours on each side")] = 1,
 ) -> PassageDetail:
     """A passage with its neighbours in the same document, for showing a citation."""
-    chunk, before, after = passage_with_neighbours(qa.index, chunk_id, around=around)
-    return PassageDetail(
-        passage=chunk_out(chunk),
-        before=[chunk_out(c) for c in before],
-        after=[chunk_out(c) for c in after],
-    )
+    return passage_detail(*passage_with_neighbours(qa.index, chunk_id, around=around))

@@ -310,3 +310,12 @@ def chunk_out(chunk: Chunk) -> ChunkOut:
         text=chunk.text,
         origin=chunk.origin,
     )
+
+
+def passage_detail(chunk: Chunk, before: list[Chunk], after: list[Chunk]) -> PassageDetail:
+    """A passage with its neighbours, each in its public form."""
+    return PassageDetail(
+        passage=chunk_out(chunk),
+        before=[chunk_out(c) for c in before],
+        after=[chunk_out(c) for c in after],
+    )
