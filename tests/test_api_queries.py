@@ -110,7 +110,7 @@ def test_ask_filters_restrict_the_passages(
         ({"question": "x", "top_k": 21}, "top_k"),
         ({"question": "x", "top_k": "many"}, "top_k"),
         ({"question": "x", "filters": {"jurisdiction": ["FR"]}}, "jurisdiction"),
-        ({"question": "x", "filters": {"doc_ids": "reg-demo"}}, "doc_ids"),
+        ({"question": "x", "filters": {"doc_ids": 5}}, "doc_ids"),  # one id or a list of ids
         ({"question": "x", "filters": []}, "filters"),
     ],
 )
@@ -128,7 +128,8 @@ def test_ask_with_a_body_that_is_not_json_is_422(client: TestClient) -> None:
     response = client.post(
         "/ask", content=b"question=hi", headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 422 and response.json()["detail"].startswith("Invalid request")
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and detail.startswith("The request body is not valid JSON")
 
 
 def test_ask_a_question_of_2000_characters_is_accepted(client: TestClient) -> None:

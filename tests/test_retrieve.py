@@ -6,6 +6,7 @@ import pytest
 
 from qa.config import Settings
 from qa.embed import SentenceTransformerEmbedder
+from qa.errors import UnknownDocumentError
 from qa.pipeline import QA, ingest
 from qa.retrieval.search import Filters, Weights
 
@@ -41,7 +42,8 @@ def test_filters_restrict_jurisdiction_and_documents(mini_qa: QA) -> None:
     assert uk and {p.chunk.doc_id for p in uk} == {"si-demo"}
     only = mini_qa.search("records", k=10, filters=Filters(doc_ids=frozenset({"guideline-demo"})))
     assert {p.chunk.doc_id for p in only} == {"guideline-demo"}
-    assert mini_qa.search("records", k=5, filters=Filters(doc_ids=frozenset({"nope"}))) == []
+    with pytest.raises(UnknownDocumentError, match="Unknown document id: nope"):
+        mini_qa.search("records", k=5, filters=Filters(doc_ids=frozenset({"nope"})))
 
 
 def test_dense_only_and_lexical_only_modes(mini_qa: QA) -> None:
