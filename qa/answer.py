@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qa.lexical import tokenize
+from qa.provision_links import provision_url
 from qa.retrieval.query import Query, defined_terms, finds_answer_type, names_term
 from qa.retrieval.search import Passage, is_context
 from qa.units import Unit, paragraph_label, units
@@ -57,6 +58,7 @@ class Citation:
     used: bool = True  # quoted in the answer; False: "see also"
     jurisdiction: str | None = None
     origin: str = "local file"  # "official mirror", "uploaded" or "local file"
+    provision_url: str | None = None  # the cited provision's own page, else `url`
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def citation_for(
         used=used,
         jurisdiction=c.jurisdiction,
         origin=c.origin,
+        provision_url=provision_url(c.url, section),
     )
 
 

@@ -64,6 +64,12 @@ class CitationOut(BaseModel):
     )
     jurisdiction: str | None = None
     origin: Origin
+    provision_url: str | None = Field(
+        None,
+        description="The cited provision's own page on the official site (legislation.gov.uk "
+        "regulation or schedule paragraph, EUR-Lex article or annex anchor where the page has "
+        "one); otherwise the act's `url`.",
+    )
 
 
 class AskResponse(BaseModel):
