@@ -1,12 +1,18 @@
 """Deep links to the cited provision: legislation.gov.uk paths, EUR-Lex anchors where they exist."""
 
+from pathlib import Path
+
 import pytest
+from fastapi.testclient import TestClient
 
 from qa.answer import citation_for
 from qa.chunking import Chunk
+from qa.embed import Embedder
 from qa.provision_links import provision_url
 from qa.retrieval.search import Passage
 from qa.units import units
+
+from .test_api import mini_app, mini_settings
 
 HMR = "https://www.legislation.gov.uk/uksi/2012/1916"
 ATMP_REGULATION = "http://data.europa.eu/eli/reg/2007/1394/oj"
@@ -105,3 +111,14 @@ def test_a_citation_links_to_the_paragraph_it_pinpoints() -> None:
     assert citation.section == "regulation 171(2)"
     assert citation.provision_url == f"{HMR}/regulation/171"
     assert citation.url == HMR
+
+
+def test_ask_returns_the_provision_url_of_each_citation(tmp_path: Path, embedder: Embedder) -> None:
+    question = "How often must the licence for an exempt product be renewed?"
+    with TestClient(mini_app(mini_settings(tmp_path, embedder), embedder)) as client:
+        body = client.post("/ask", json={"question": question}).json()
+    first = body["citations"][0]
+    assert first["section"] == "regulation 2(2)"
+    assert first["url"] == "https://www.legislation.gov.uk/uksi/2099/1"
+    assert first["provision_url"] == "https://www.legislation.gov.uk/uksi/2099/1/regulation/2"
+    assert all("provision_url" in c for c in body["citations"] + body["related"])
