@@ -20,6 +20,7 @@ CITATION_FIELDS = {
     "section",
     "page",
     "url",
+    "provision_url",
     "quote",
     "text",
     "score",
