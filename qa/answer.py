@@ -74,6 +74,7 @@ class Answer:
     evidence: float = 0.0
     notes: dict[str, str] = field(default_factory=dict)
     caveats: tuple[str, ...] = ()  # how current the quoted texts are, one line each
+    index_build: str = ""  # the published index build it was drawn from
 
 
 def unit_texts(answer_text: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -427,29 +428,56 @@ def docs(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: QA_PORT or 8000)."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes, each loading the published index (default: QA_WORKERS or the "
+    "number of CPUs).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API.
 
     \b
     Example:
-      atmp-qa serve --port 8000
+      atmp-qa serve --port 8000 --workers 2
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from qa.api import create_app
-    from qa.api.server import server_config
-    from qa.api.service import SerialQA
-    from qa.index import read_manifest
+    from qa.api.server import WORKER_APP, server_config
+    from qa.api.service import load_service
+    from qa.index import Index, read_manifest
+    from qa.onnx_embed import OnnxEmbedder
+    from qa.pipeline import load_embedder
 
     settings = _settings(ctx).model_copy(update={"host": host} if host else {})
+    host, port = host or settings.host, port or settings.port
+    workers = workers or settings.workers or os.cpu_count() or 1
     read_manifest(settings.index_dir)  # fail fast, with the fix, before loading the model
-    # Load the index here, not in the app's startup, so a damaged index is one line naming the
-    # file and the fix (and exit code 1) rather than uvicorn's traceback.
-    service = SerialQA.from_settings(settings)
-    app = create_app(settings, qa=service)
-    config = server_config(app, settings, host=host or settings.host, port=port or settings.port)
-    uvicorn.Server(config).run()
+    if workers == 1:
+        # Load the index here, not in the app's startup, so a damaged index is one line naming
+        # the file and the fix (and exit code 1) rather than uvicorn's traceback.
+        app = create_app(settings, qa=load_service(settings))
+        uvicorn.Server(server_config(app, settings, host=host, port=port)).run()
+        return
+    # Check the index once here (without the model), so a damaged one is one line, not one
+    # traceback per worker; export the ONNX model once, before the workers need it.
+    embedder = load_embedder(settings)
+    Index.load(settings.index_dir, model=embedder.model_name, dim=embedder.dim)
+    if isinstance(embedder, OnnxEmbedder):
+        embedder.model_dir  # noqa: B018 (exports on first use)
+    del embedder
+    # The workers build their settings from the environment: pass on what the options changed,
+    # and share the cores between them rather than each using all of them.
+    os.environ["QA_HOST"] = host
+    if not settings.embed_threads:
+        os.environ["QA_EMBED_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    config = server_config(WORKER_APP, settings, host=host, port=port, workers=workers)
+    click.echo(f"Serving on http://{host}:{port} with {workers} worker processes.", err=True)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 @cli.command()
@@ -462,10 +490,10 @@ def mcp(ctx: click.Context) -> None:
     Example (the command an MCP client such as Claude Desktop runs):
       atmp-qa mcp
     """
-    from qa.api.service import SerialQA
+    from qa.api.service import load_service
     from qa.index import read_manifest
     from qa.mcp_server import run_stdio
 
     settings = _settings(ctx)
     read_manifest(settings.index_dir)  # fail fast, with the fix, before loading the model
-    run_stdio(SerialQA.from_settings(settings))
+    run_stdio(load_service(settings))

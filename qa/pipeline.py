@@ -13,6 +13,7 @@ from qa.errors import SourceError, UnknownDocumentError
 from qa.generate import AnswerStream, ChatModel, generate_answer
 from qa.index import Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
+from qa.onnx_embed import OnnxEmbedder
 from qa.parsing import ParseLimits
 from qa.refusal import refusal_reason
 from qa.retrieval.query import Query
@@ -22,8 +23,18 @@ from qa.sources import Source, load_sources, sources_by_id
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """The configured sentence-transformers model (the bundled MiniLM by default)."""
-    return SentenceTransformerEmbedder(settings.model_path, batch_size=settings.embed_batch_size)
+    """The configured model (the bundled MiniLM by default) on the configured runtime."""
+    if settings.embedder_runtime == "torch":
+        return SentenceTransformerEmbedder(
+            settings.model_path, batch_size=settings.embed_batch_size or 32
+        )
+    return OnnxEmbedder(
+        settings.model_path,
+        cache_dir=settings.resolved_model_cache_dir,
+        variant=settings.onnx_variant,
+        batch_size=settings.embed_batch_size or 4,
+        threads=settings.embed_threads,
+    )
 
 
 def load_source_map(settings: Settings) -> dict[str, Source]:
@@ -230,4 +241,5 @@ class QA:
                 caveat_of=lambda doc_id: records[doc_id].caveat if doc_id in records else "",
             )
         took_ms = round((time.perf_counter() - started) * 1000, 2)
-        return replace(answer, took_ms=took_ms, evidence=round(evidence, 4))
+        build = retriever.index.path.name if retriever.index.path is not None else ""
+        return replace(answer, took_ms=took_ms, evidence=round(evidence, 4), index_build=build)

@@ -30,7 +30,7 @@ from qa.api.errors import (
     UploadError,
     UploadTooLargeError,
 )
-from qa.api.service import SerialQA
+from qa.api.service import load_service
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.errors import IndexMismatchError, IndexNotFoundError, IngestError, QAError, ReadError
@@ -51,7 +51,7 @@ def mini_settings(root: Path, embedder: Embedder, **overrides: Any) -> Settings:
 
 def mini_app(settings: Settings, embedder: Embedder) -> FastAPI:
     """The app over an index built by `mini_settings`, sharing the loaded model."""
-    return create_app(settings, qa=SerialQA.from_settings(settings, embedder=embedder))
+    return create_app(settings, qa=load_service(settings, embedder=embedder))
 
 
 def free_port() -> int:

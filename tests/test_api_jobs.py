@@ -11,8 +11,9 @@ import pytest
 
 from qa.api.errors import NotFoundError
 from qa.api.jobs import EMBED_START, IngestJobs, Job
-from qa.api.service import SerialQA
+from qa.api.service import load_service
 from qa.embed import Embedder, ProgressFn
+from qa.pipeline import QA
 
 from .test_api import mini_settings
 
@@ -53,14 +54,14 @@ def finished(jobs: IngestJobs, job_id: str, timeout_s: float = 120) -> Job:
 
 
 @pytest.fixture
-def service(tmp_path: Path, embedder: Embedder) -> SerialQA:
+def service(tmp_path: Path, embedder: Embedder) -> QA:
     settings = mini_settings(tmp_path, embedder)
     (settings.corpus_dir / "note.txt").write_text(NEW_DOC, encoding="utf-8")
-    return SerialQA.from_settings(settings, embedder=embedder)
+    return load_service(settings, embedder=embedder)
 
 
 def test_jobs_run_one_at_a_time_and_a_new_request_joins_the_queued_one(
-    service: SerialQA, embedder: Embedder
+    service: QA, embedder: Embedder
 ) -> None:
     gated = GatedEmbedder(embedder)
     jobs = IngestJobs(service, embedder=gated)
@@ -71,7 +72,7 @@ def test_jobs_run_one_at_a_time_and_a_new_request_joins_the_queued_one(
         jobs.shutdown()
 
 
-def check_queueing(jobs: IngestJobs, gated: GatedEmbedder, service: SerialQA) -> None:
+def check_queueing(jobs: IngestJobs, gated: GatedEmbedder, service: QA) -> None:
     first = jobs.submit()
     assert first.state == "queued" and first.progress == 0
     assert gated.entered.wait(60)
@@ -93,7 +94,7 @@ def check_queueing(jobs: IngestJobs, gated: GatedEmbedder, service: SerialQA) ->
 
 
 def test_a_crashing_ingest_fails_its_job_and_keeps_the_index(
-    service: SerialQA, embedder: Embedder
+    service: QA, embedder: Embedder
 ) -> None:
     gated = GatedEmbedder(embedder, fail=True)
     gated.gate.set()
@@ -107,7 +108,7 @@ def test_a_crashing_ingest_fails_its_job_and_keeps_the_index(
     jobs.shutdown()
 
 
-def test_an_unknown_job_is_not_found(service: SerialQA, embedder: Embedder) -> None:
+def test_an_unknown_job_is_not_found(service: QA, embedder: Embedder) -> None:
     jobs = IngestJobs(service, embedder=embedder)
     with pytest.raises(NotFoundError, match="No ingest job has id 'nope'"):
         jobs.get("nope")

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
-from qa.api.service import SerialQA
+from qa.api.service import load_service
 from qa.config import Settings
 from qa.conversation import standalone_question
 from qa.embed import Embedder
@@ -69,7 +69,7 @@ def test_the_first_question_is_never_rewritten() -> None:
 
 @pytest.fixture(scope="module")
 def real_client(real_index: Settings, embedder: Embedder) -> Iterator[TestClient]:
-    app = create_app(real_index, qa=SerialQA.from_settings(real_index, embedder=embedder))
+    app = create_app(real_index, qa=load_service(real_index, embedder=embedder))
     with TestClient(app) as client:
         yield client
 

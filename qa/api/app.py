@@ -1,5 +1,6 @@
 """The app factory: load the model and index once, map errors, mount the routes and the page."""
 
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from qa.api.errors import (
 )
 from qa.api.freshness import IndexWatcher
 from qa.api.jobs import IngestJobs
-from qa.api.service import SerialQA
+from qa.api.service import load_service
 from qa.config import Settings
 from qa.errors import (
     IndexMismatchError,
@@ -147,6 +148,27 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+class WorkerHeader:
+    """Name the worker process on every response (`X-ATMP-Worker: <pid>`), so a client or a
+    load balancer's log can tell the workers of `atmp-qa serve --workers N` apart."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.header = (b"x-atmp-worker", str(os.getpid()).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def named_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named_send)
+
+
 def explain_http_error(request: Request, ex: StarletteHTTPException) -> str:
     """Starlette's bare phrases ("Not Found") as sentences that say what to do."""
     method, path = request.method, request.url.path
@@ -196,11 +218,11 @@ def error_response(
 
 
 def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
-    """Build the FastAPI app; pass `qa` (a `SerialQA`) to reuse a loaded service (tests)."""
+    """Build the FastAPI app; pass `qa` (from `load_service`) to reuse a loaded service (tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = qa or SerialQA.from_settings(settings)
+        service = qa or load_service(settings)
         service.warm_up()  # loads the model's weights, so the first request is fast
         # Ingests embed with their own model instance: tokenizers are not thread-safe.
         jobs = IngestJobs(service, embedder=load_embedder(service.settings))
@@ -250,6 +272,7 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         return upload_rule if upload else json_rule
 
     app.add_middleware(BodyLimit, rule_for=body_rule)
+    app.add_middleware(WorkerHeader)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -311,3 +334,9 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html")
 
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one `atmp-qa serve --workers N` process: settings from the environment
+    (which the workers inherit), the index loaded by the worker itself at startup."""
+    return create_app(Settings())

@@ -1,5 +1,6 @@
 """Read endpoints: ask, search, browse documents and passages, liveness and readiness."""
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -50,7 +51,20 @@ def ready(qa: QADep) -> ReadyOut:
         chunks=manifest.chunk_count,
         model=manifest.model,
         built_at=manifest.built_at,
+        index_build=qa.index.path.name if qa.index.path is not None else "",
+        worker_pid=os.getpid(),
+        rss_mib=round(resident_mib(), 1),
     )
+
+
+def resident_mib() -> float:
+    """This process's resident memory (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @router.post("/ask", tags=["answers"])

@@ -115,6 +115,11 @@ class AskResponse(BaseModel):
         "as at a date, superseded or amending texts), from corpus/sources.toml.",
     )
     took_ms: float
+    index_build: str = Field(
+        "",
+        description="The published index build the answer was drawn from (`GET /ready` shows "
+        "the one being served); every passage of one answer comes from one build.",
+    )
     generator: str | None = Field(
         None,
         exclude_if=lambda v: v is None,
@@ -238,6 +243,9 @@ class ReadyOut(BaseModel):
     chunks: int
     model: str
     built_at: str
+    index_build: str = Field("", description="The published build being served.")
+    worker_pid: int = Field(0, description="The worker process that answered.")
+    rss_mib: float = Field(0.0, description="That worker's resident memory, in MiB.")
 
 
 def passage_out(passage: Passage) -> PassageOut:
@@ -259,6 +267,7 @@ def answer_out(answer: Answer) -> AskResponse:
         related=[citation_out(c) for c in answer.related],
         caveats=list(answer.caveats),
         took_ms=answer.took_ms,
+        index_build=answer.index_build,
         generator=answer.notes.get("generator"),
         generator_error=answer.notes.get("generator_error"),
     )

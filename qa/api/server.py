@@ -41,8 +41,12 @@ class GuardedH11Protocol(H11Protocol):
     body_timeout_s: float = 60.0
     max_connections: int = 1000
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        # The limits travel on uvicorn's config, which worker processes receive pickled.
+        limits = getattr(config, "qa_limits", None)
+        if limits is not None:
+            self.header_timeout_s, self.body_timeout_s, self.max_connections = limits
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for = ""  # "headers" or "body"
 
@@ -115,27 +119,31 @@ class GuardedH11Protocol(H11Protocol):
             self._arm(self.header_timeout_s, "headers")
 
 
-def guarded_protocol(settings: Settings) -> type[GuardedH11Protocol]:
-    """The protocol class with the configured limits."""
-    return type(
-        "ConfiguredH11Protocol",
-        (GuardedH11Protocol,),
-        {
-            "header_timeout_s": settings.header_timeout_s,
-            "body_timeout_s": settings.body_timeout_s,
-            "max_connections": settings.max_connections,
-        },
-    )
+WORKER_APP = "qa.api.app:worker_app"  # what each worker process imports and calls
 
 
-def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
-    """uvicorn's configuration for `atmp-qa serve`: the guarded protocol and its limits."""
-    return uvicorn.Config(
+def server_config(
+    app: FastAPI | str, settings: Settings, *, host: str, port: int, workers: int = 1
+) -> uvicorn.Config:
+    """uvicorn's configuration for `atmp-qa serve`: the guarded protocol and its limits.
+
+    With `workers` > 1, `app` is an import string (`WORKER_APP`): uvicorn starts that many
+    processes sharing one listening socket, each building its own app and loading the index.
+    """
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=guarded_protocol(settings),
+        factory=isinstance(app, str),
+        workers=workers,
+        http=GuardedH11Protocol,
         timeout_keep_alive=settings.keep_alive_s,
         limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=16 * 1024,  # the request line and headers
     )
+    config.qa_limits = (  # type: ignore[attr-defined]
+        settings.header_timeout_s,
+        settings.body_timeout_s,
+        settings.max_connections,
+    )
+    return config
