@@ -12,6 +12,10 @@ and reports per gold set, for flat and HNSW (forced, whatever the corpus size):
   search_ms          median time of one `Index.search(vector, 100)`
   scores_ms          median time of one `Index.dense_scores(vector)` (what fusion calls)
 Default gold sets: ../shared/eval/dev.jsonl, scripts/data/tune.jsonl, scripts/data/validate.jsonl.
+
+`--synthetic N` also times both structures on N synthetic passages (real vectors plus noise,
+renormalised), where flat's exhaustive search starts to cost: the corpus itself is too small
+for HNSW to pay off. Run from the repository root with PYTHONPATH=. (or the package installed).
 """
 
 import argparse
@@ -19,6 +23,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ import numpy as np
 from qa.embed import SentenceTransformerEmbedder
 from qa.evaluate import EvalItem, load_items, normalise
 from qa.index import DenseOptions, Index
+from qa.lexical import LexicalIndex
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SETS = (
@@ -90,6 +96,34 @@ def measure(
     }
 
 
+def synthetic(flat: Index, n: int, options: DenseOptions, vectors: np.ndarray) -> dict[str, Any]:
+    """Build and query times of flat and HNSW on n passages near the corpus's own vectors."""
+    rng = np.random.default_rng(0)
+    base = flat.vectors[rng.integers(0, len(flat.vectors), n)]
+    noisy = base + rng.normal(0, 0.05, base.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    chunks = [replace(flat.chunks[0], chunk_id=f"synthetic:{i}") for i in range(n)]
+    manifest = replace(flat.manifest, chunk_count=n, documents={})
+    lexical = LexicalIndex.build([f"passage {i}" for i in range(n)])
+    out: dict[str, Any] = {"passages": n}
+    for kind, dense in (("flat", DenseOptions("flat")), ("hnsw", options)):
+        started = time.perf_counter()
+        index = Index(manifest, chunks, noisy, lexical=lexical, dense=dense)
+        out[f"{kind}_build_s"] = round(time.perf_counter() - started, 3)
+        out[f"{kind}_search_ms"] = median_ms(lambda v, i=index: i.search(v, 100), vectors)
+        out[f"{kind}_scores_ms"] = median_ms(index.dense_scores, vectors)
+        if kind == "flat":
+            exact = [top_rows(index, v, 100) for v in vectors]
+        else:
+            mine = [top_rows(index, v, 100) for v in vectors]
+            found = [top_rows(index, v, options.candidates) for v in vectors]
+    pairs = zip(exact, mine, found, strict=True)
+    shares = [(len(set(a) & set(b)) / 100, len(set(a) & set(c)) / 100) for a, b, c in pairs]
+    out["recall@100"] = round(float(np.mean([r for r, _ in shares])), 4)
+    out["cand"] = round(float(np.mean([c for _, c in shares])), 4)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("index", type=Path, help="index directory (read, never written)")
@@ -97,6 +131,7 @@ def main() -> int:
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-search", type=int, default=128)
     parser.add_argument("--candidates", type=int, default=1000)
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -117,14 +152,18 @@ def main() -> int:
         "hnsw_build_s": build_s,
         "sets": {},
     }
+    questions: list[np.ndarray] = []
     for path in args.files:
         items = load_items(path)
         vectors = embedder.embed([item.question for item in items])
+        questions.append(vectors)
         report["sets"][path.stem] = {
             "items": len(items),
             "flat": measure(flat, flat, items, vectors),
             "hnsw": measure(flat, hnsw, items, vectors),
         }
+    if args.synthetic:
+        report["synthetic"] = synthetic(flat, args.synthetic, options, np.concatenate(questions))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         return 0
@@ -135,6 +174,8 @@ def main() -> int:
         for kind in ("flat", "hnsw"):
             row = figures[kind]
             print(f"{name:10}{kind:>7}" + "".join(f"{row[c]!s:>11}" for c in columns))
+    if "synthetic" in report:
+        print("synthetic:", json.dumps(report["synthetic"]))
     return 0
 
 
