@@ -197,10 +197,11 @@ class Index:
 
         Flat: every cosine, exact. HNSW: the exact cosines of the `dense.candidates` nearest
         chunks the graph finds; every other chunk gets the smallest of those (0 if none was
-        found), not 0, so a chunk only BM25 or a named provision finds is not pushed below
-        the dense candidates by a cosine nobody computed. That value is an estimate: a chunk the
-        graph missed may be closer than it, and under a filter to a few documents none of
-        whose chunks is a candidate, their dense signal is flat.
+        found) rather than 0, so a chunk only BM25 or a named provision finds is not sunk by a
+        cosine nobody computed. For a chunk outside the true nearest candidates that value is
+        a ceiling (slightly generous); a near chunk the graph missed is underrated by it; and
+        under a filter to documents none of whose chunks is a candidate, the dense signal is
+        the same for all of them, so lexical and the other signals rank them.
         """
         out = np.zeros(len(self.chunks), dtype=np.float32)
         if not self.chunks:
