@@ -449,7 +449,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from qa.api import create_app
     from qa.api.server import WORKER_APP, server_config
     from qa.api.service import load_service
-    from qa.index import Index, read_manifest
+    from qa.index import DenseOptions, Index, read_manifest
     from qa.onnx_embed import OnnxEmbedder
     from qa.pipeline import load_embedder
 
@@ -466,7 +466,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     # Check the index once here (without the model), so a damaged one is one line, not one
     # traceback per worker; export the ONNX model once, before the workers need it.
     embedder = load_embedder(settings)
-    Index.load(settings.index_dir, model=embedder.model_name, dim=embedder.dim)
+    Index.load(
+        settings.index_dir,
+        model=embedder.model_name,
+        dim=embedder.dim,
+        dense=DenseOptions(kind="flat"),  # checking the files needs no HNSW graph
+    )
     if isinstance(embedder, OnnxEmbedder):
         embedder.model_dir  # noqa: B018 (exports on first use)
     del embedder

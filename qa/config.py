@@ -155,6 +155,32 @@ class Settings(BaseSettings):
         description="Texts per embedding batch. Default: 4 on ONNX Runtime (fastest on a CPU "
         "here), 32 on torch.",
     )
+    dense_index: Literal["flat", "hnsw", "auto"] = Field(
+        "auto",
+        description="How the dense vectors are searched: exhaustively (flat, exact), through an "
+        "HNSW graph built at load time (approximate), or auto: flat below 1,000,000 passages, "
+        "HNSW at or above.",
+    )
+    hnsw_m: int = Field(
+        32,
+        ge=4,
+        le=128,
+        description="Links per passage in the HNSW graph: more is better recall, more memory "
+        "and a slower build.",
+    )
+    hnsw_ef_search: int = Field(
+        128,
+        ge=1,
+        le=100_000,
+        description="How many passages an HNSW search explores (at least as many as it returns).",
+    )
+    dense_candidates: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Nearest passages an HNSW search returns with their exact cosine for "
+        "fusion; the others get the lowest of these.",
+    )
     chunk_max_chars: int = Field(
         1000,
         ge=200,

@@ -19,7 +19,7 @@ import numpy as np
 from qa.chunking import CHUNKER_VERSION, Chunk
 from qa.embed import Embedder, ProgressFn
 from qa.errors import IndexMismatchError, IndexNotFoundError, IngestError, QAError
-from qa.index import DocumentRecord, Index, Manifest, read_manifest
+from qa.index import DenseOptions, DocumentRecord, Index, Manifest, read_manifest
 from qa.parsing import ParseJob, ParseLimits, Parser
 from qa.readers import READERS
 from qa.readers.document import LOCAL, OFFICIAL, UPLOADED, file_sha256
@@ -166,9 +166,13 @@ def _same_metadata(record: DocumentRecord, source: Source) -> bool:
     ) == (source.aliases, source.superseded_by, source.status, source.caveat, source.amends)
 
 
+# Ingest only reuses and writes vectors, never searches them: no HNSW graph to build.
+FLAT = DenseOptions(kind="flat")
+
+
 def _previous(index_dir: Path, embedder: Embedder) -> Index | None:
     try:
-        return Index.load(index_dir, model=embedder.model_name, dim=embedder.dim)
+        return Index.load(index_dir, model=embedder.model_name, dim=embedder.dim, dense=FLAT)
     except (IndexNotFoundError, IndexMismatchError):
         return None
 
@@ -322,7 +326,7 @@ def build_index(
             documents=dict(sorted(records.items())),
             chunk_count=len(chunks),
         )
-        index = Index(manifest, chunks, vectors)
+        index = Index(manifest, chunks, vectors, dense=FLAT)
         try:
             report.index_path = index.save(index_dir)
         except OSError as ex:

@@ -11,7 +11,7 @@ from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
 from qa.errors import SourceError, UnknownDocumentError
 from qa.generate import AnswerStream, ChatModel, generate_answer
-from qa.index import Index
+from qa.index import DenseOptions, Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
 from qa.onnx_embed import OnnxEmbedder
 from qa.parsing import ParseLimits
@@ -34,6 +34,16 @@ def load_embedder(settings: Settings) -> Embedder:
         variant=settings.onnx_variant,
         batch_size=settings.embed_batch_size or 4,
         threads=settings.embed_threads,
+    )
+
+
+def dense_options(settings: Settings) -> DenseOptions:
+    """How the loaded index searches its vectors (QA_DENSE_INDEX and its knobs)."""
+    return DenseOptions(
+        kind=settings.dense_index,
+        hnsw_m=settings.hnsw_m,
+        hnsw_ef_search=settings.hnsw_ef_search,
+        candidates=settings.dense_candidates,
     )
 
 
@@ -120,7 +130,12 @@ class QA:
     def from_settings(cls, settings: Settings, *, embedder: Embedder | None = None) -> "QA":
         """Load the model and the index named by the settings."""
         embedder = embedder or load_embedder(settings)
-        index = Index.load(settings.index_dir, model=embedder.model_name, dim=embedder.dim)
+        index = Index.load(
+            settings.index_dir,
+            model=embedder.model_name,
+            dim=embedder.dim,
+            dense=dense_options(settings),
+        )
         return cls(settings, embedder, index)
 
     @property
@@ -131,7 +146,10 @@ class QA:
     def reload(self) -> None:
         """Load the newest published index and switch to it; queries in flight finish on the old."""
         fresh = Index.load(
-            self.settings.index_dir, model=self.embedder.model_name, dim=self.embedder.dim
+            self.settings.index_dir,
+            model=self.embedder.model_name,
+            dim=self.embedder.dim,
+            dense=dense_options(self.settings),
         )
         retriever = Retriever(
             fresh, self.embedder, unindexed=unindexed_sources(self.settings, fresh)
