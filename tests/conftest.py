@@ -1,6 +1,8 @@
 """Shared fixtures: the real bundled model, the shared corpus, small fixture corpora."""
 
+import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -8,19 +10,22 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embed import ProgressFn, SentenceTransformerEmbedder
-from qa.pipeline import ingest
+from qa.embed import Embedder, ProgressFn
+from qa.pipeline import ingest, load_embedder
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_CORPUS = REPO.parent / "shared" / "corpus"
 SOURCES = REPO / "corpus" / "sources.toml"
+# One ONNX export for every test (and every server a test starts), not one per index folder.
+MODEL_CACHE = Path(tempfile.gettempdir()) / "atmp-qa-test-models"
+os.environ.setdefault("QA_MODEL_CACHE_DIR", str(MODEL_CACHE))
 
 
 class RecordingEmbedder:
     """The real embedder, remembering every text it was asked to embed."""
 
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.model_name = inner.model_name
         self.embedded: list[str] = []
@@ -46,13 +51,14 @@ def make_settings(root: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    """The real bundled all-MiniLM-L6-v2, loaded once per test session."""
-    return SentenceTransformerEmbedder()
+def embedder() -> Embedder:
+    """The real bundled all-MiniLM-L6-v2 on the default runtime (ONNX Runtime), loaded once
+    per test session."""
+    return load_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
 @pytest.fixture
-def recording(embedder: SentenceTransformerEmbedder) -> RecordingEmbedder:
+def recording(embedder: Embedder) -> RecordingEmbedder:
     return RecordingEmbedder(embedder)
 
 
@@ -74,7 +80,7 @@ def mini_corpus(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_index(
     tmp_path_factory: pytest.TempPathFactory,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     shared_corpus: Path,
 ) -> Settings:
     """The whole shared corpus, fetched and indexed with the real model (once per session)."""

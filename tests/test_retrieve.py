@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from qa.config import Settings
-from qa.embed import SentenceTransformerEmbedder
+from qa.embed import Embedder
 from qa.errors import UnknownDocumentError
 from qa.pipeline import QA, ingest
 from qa.retrieval.search import Filters, Weights
@@ -14,7 +14,7 @@ from .conftest import make_settings
 
 
 @pytest.fixture(scope="module")
-def mini_qa(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> QA:
+def mini_qa(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QA:
     import shutil
 
     from .conftest import DATA

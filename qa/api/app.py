@@ -225,7 +225,11 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         service = qa or load_service(settings)
         service.warm_up()  # loads the model's weights, so the first request is fast
         # Ingests embed with their own model instance: tokenizers are not thread-safe.
-        jobs = IngestJobs(service, embedder=load_embedder(service.settings))
+        jobs = IngestJobs(
+            service,
+            embedder=load_embedder(service.settings),
+            store=service.settings.index_dir / "jobs",
+        )
         app.state.qa, app.state.jobs = service, jobs
         watcher = IndexWatcher(service, interval_s=service.settings.index_poll_s).start()
         try:

@@ -1,10 +1,15 @@
 """Background ingests: one at a time, in a worker thread, while queries keep being answered.
 
 A finished ingest publishes the new index and the service switches to it (`QA.reload`);
-a failed one leaves the current index in place.
+a failed one leaves the current index in place. Each job is also written to a small JSON file
+(`index/jobs/<id>.json`), so with `serve --workers N` any worker answers `GET /ingest/<id>`
+for a job another worker runs; the ingest lock keeps two from running at once.
 """
 
+import contextlib
 import logging
+import os
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -13,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
 
 from qa.api.errors import NotFoundError
 from qa.embed import Embedder, ProgressFn
@@ -42,6 +49,9 @@ class Job:
     report: IngestReport = field(default_factory=IngestReport)
 
 
+JOB_ID = re.compile(r"[0-9a-f]{12}")
+
+
 def skipped_files(report: IngestReport, *, most: int = 5) -> str:
     """ " Skipped: a.pdf (why); b.md (why)." for the documents an ingest could not index."""
     if not report.failed:
@@ -59,12 +69,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+_JOB = TypeAdapter(Job)
+
+
 class IngestJobs:
     """Runs ingests of the corpus one after another and remembers the recent ones."""
 
-    def __init__(self, qa: QA, *, embedder: Embedder) -> None:
+    def __init__(self, qa: QA, *, embedder: Embedder, store: Path | None = None) -> None:
         self.qa = qa
         self.embedder = embedder  # not the one queries use: see qa.api.service
+        self.store = store  # the folder the workers share the jobs' state in; None: memory only
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
@@ -79,6 +93,8 @@ class IngestJobs:
             self._jobs[job.job_id] = job
             for old in list(self._jobs)[:-KEEP_JOBS]:
                 del self._jobs[old]
+            self._save(job)
+        self._prune_store()
         self._worker.submit(self._run, job.job_id)
         return job
 
@@ -86,6 +102,8 @@ class IngestJobs:
         """A job by id."""
         with self._lock:
             job = self._jobs.get(job_id)
+        if job is None:
+            job = self._load(job_id)
         if job is None:
             raise NotFoundError(
                 f"No ingest job has id {job_id!r} (jobs are kept until the server restarts); "
@@ -100,6 +118,38 @@ class IngestJobs:
     def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+            self._save(self._jobs[job_id])
+
+    # -- the state shared with the other workers ------------------------------------------------
+    def _save(self, job: Job) -> None:
+        """Write the job's state for the other workers (atomically; a failure only logs)."""
+        if self.store is None:
+            return
+        tmp = self.store / f".{job.job_id}.{uuid.uuid4().hex[:6]}.tmp"
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(_JOB.dump_json(job))
+            os.replace(tmp, self.store / f"{job.job_id}.json")
+        except OSError as ex:
+            tmp.unlink(missing_ok=True)
+            log.warning("could not record ingest job %s in %s: %s", job.job_id, self.store, ex)
+
+    def _load(self, job_id: str) -> Job | None:
+        """A job another worker recorded, or None."""
+        if self.store is None or not JOB_ID.fullmatch(job_id):
+            return None
+        try:
+            return _JOB.validate_json((self.store / f"{job_id}.json").read_bytes())
+        except (OSError, ValidationError):
+            return None
+
+    def _prune_store(self) -> None:
+        if self.store is None:
+            return
+        with contextlib.suppress(OSError):
+            recorded = sorted(self.store.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            for old in recorded[:-KEEP_JOBS]:
+                old.unlink(missing_ok=True)
 
     def _run(self, job_id: str) -> None:
         self._update(job_id, state="running", started_at=_now(), message="Reading documents.")
