@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qa.lexical import tokenize
+from qa.lexical import tokenize, word_set
 from qa.provision_links import provision_url
 from qa.retrieval.query import Query, defined_terms, finds_answer_type, names_term
 from qa.retrieval.search import Passage, is_context
@@ -89,7 +89,7 @@ def clean_quote(quote: str) -> str:
 
 
 def _overlap(question_terms: set[str], text: str, idf: Callable[[str], float]) -> float:
-    found = question_terms & set(tokenize(text))
+    found = question_terms & word_set(text)
     total = sum(idf(t) for t in question_terms) or 1.0
     return sum(idf(t) for t in found) / total
 
@@ -181,11 +181,11 @@ def _unit_score(
     added = set(query.stems) - asked
     # The provision's heading and the act's title say what the unit is about ("Traceability",
     # "… on advanced therapy medicinal products").
-    words = set(tokenize(f"{text}\n{passage.chunk.context}\n{passage.chunk.title}"))
+    words = word_set(text) | word_set(passage.chunk.context) | word_set(passage.chunk.title)
     for expansion in query.expansions:  # "ATMP" is found where "advanced therapy …" is
         source, _, long_form = expansion.partition(" → ")
-        if set(tokenize(long_form)) <= words:
-            words |= set(tokenize(source))
+        if word_set(long_form) <= words:
+            words |= word_set(source)
     total = sum(idf(t) for t in asked) + 0.5 * sum(idf(t) for t in added) or 1.0
     found = sum(idf(t) for t in asked & words) + 0.5 * sum(idf(t) for t in added & words)
     score = found / total + PASSAGE_PRIOR * (passage.score - top_score)

@@ -206,8 +206,10 @@ class Index:
         out = np.zeros(len(self.chunks), dtype=np.float32)
         if not self.chunks:
             return out
-        if self.dense_kind == "flat":
-            scores, ids = self._nearest(vector, len(self.chunks))
+        if self.dense_kind == "flat":  # one matrix-vector product; no ranking needed
+            query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+            flat: np.ndarray = self.vectors @ query
+            return flat
         else:
             scores, ids = self._nearest(vector, min(self.dense.candidates, len(self.chunks)))
             out[:] = scores.min() if len(scores) else 0.0

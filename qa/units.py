@@ -8,7 +8,9 @@ dangling conjunction; one too long for an answer keeps its first points and says
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_UNIT_CHARS = 1000
 LABEL = re.compile(
@@ -68,8 +70,14 @@ def _level(text: str, previous_letter: str | None) -> tuple[int, str | None]:
     return 3, label
 
 
-def lines(text: str) -> list[Line]:
-    """The passage's lines with their level and the line they belong to."""
+@lru_cache(maxsize=4096)
+def lines(text: str) -> tuple[Line, ...]:
+    """The passage's lines with their level and the line they belong to (remembered: the same
+    passages are read question after question)."""
+    return tuple(_lines(text))
+
+
+def _lines(text: str) -> list[Line]:
     out: list[Line] = []
     stack: list[int] = []  # open ancestors, outermost first
     letter: str | None = None
@@ -136,7 +144,7 @@ def lines(text: str) -> list[Line]:
     return out
 
 
-def _descendants(tree: list[Line], i: int) -> int:
+def _descendants(tree: Sequence[Line], i: int) -> int:
     """Index of the last line below line i (i itself when none)."""
     last = i
     for j in range(i + 1, len(tree)):
@@ -158,8 +166,13 @@ def _trim(text: str, start: int, end: int) -> int:
     return end
 
 
-def units(text: str, *, max_chars: int = MAX_UNIT_CHARS) -> list[Unit]:
-    """The quotable units of a passage, in reading order."""
+@lru_cache(maxsize=4096)
+def units(text: str, *, max_chars: int = MAX_UNIT_CHARS) -> tuple[Unit, ...]:
+    """The quotable units of a passage, in reading order (remembered, as `lines`)."""
+    return tuple(_units(text, max_chars))
+
+
+def _units(text: str, max_chars: int) -> list[Unit]:
     tree = lines(text)
     out: list[Unit] = []
     for i, line in enumerate(tree):
