@@ -56,7 +56,16 @@ def test_ask_answers_with_checked_citations(client: TestClient) -> None:
     response = client.post("/ask", json={"question": f"  {TRACEABILITY}  "})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answer", "abstained", "citations", "related", "caveats", "took_ms"}
+    assert set(body) == {
+        "answer",
+        "abstained",
+        "citations",
+        "related",
+        "caveats",
+        "took_ms",
+        "index_build",
+    }
+    assert body["index_build"] == client.get("/ready").json()["index_build"] != ""
     assert body["abstained"] is False and "30 years" in body["answer"]
     assert body["took_ms"] > 0
     first = body["citations"][0]
