@@ -24,6 +24,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,9 +50,10 @@ HASHED_FILES = (
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+@lru_cache(maxsize=8)
 def source_digest(source: Path, variant: Variant) -> str:
     """A short hash of what the exported model depends on: the weights, the tokenizer, the
-    pooling, the variant and this exporter's version."""
+    pooling, the variant and this exporter's version (read once per process: ~90 MB)."""
     digest = hashlib.sha256(f"{variant}:{EXPORT_VERSION}:{OPSET}".encode())
     for name in (*HASHED_FILES, *WEIGHT_FILES):
         path = source / name
@@ -231,6 +233,8 @@ class OnnxEmbedder:
         return ensure_onnx_model(self.source, self.cache_dir, self.variant)
 
     def _load(self) -> tuple[Any, Any]:
+        if self._session is not None:  # loaded: no lock on the query path
+            return self._session, self._tokenizer
         with self._lock:
             if self._session is None:
                 import onnxruntime

@@ -2,10 +2,16 @@
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -95,3 +101,45 @@ def real_index(
     report = ingest(settings, embedder=embedder)
     assert not report.failed, report.failed
     return settings
+
+
+@contextmanager
+def serve_process(
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    ready: Callable[[str], bool],
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """`python -m qa serve ARGS` (ARGS include `--port`) in a process of its own; yields
+    (url, process) once `ready(url)` holds, and stops it with SIGINT afterwards."""
+    port = args[args.index("--port") + 1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa", "serve", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=preexec_fn,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, f"atmp-qa serve {' '.join(args)} did not start"
+            try:
+                if ready(url):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -18,34 +18,26 @@ from qa.batching import BatchingEmbedder
 from qa.embed import Embedder, ProgressFn
 
 from .test_api import mini_settings
+from .test_api_jobs import GatedEmbedder
 
 QUESTIONS = [f"How long must traceability data for product {n} be kept?" for n in range(24)]
 
 
-class GatedEmbedder:
-    """The real model behind a gate, so a test can hold the first batch while others queue."""
+class CountingGate(GatedEmbedder):
+    """The gated real model, counting the texts of each call that gets through."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_name = inner.model_name
-        self.gate = threading.Event()
+        super().__init__(inner)
         self.calls: list[int] = []
 
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def word_pieces(self, word: str) -> int:
-        return self.inner.word_pieces(word)
-
     def embed(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
-        self.gate.wait(30)
+        vectors = super().embed(texts, progress=progress)
         self.calls.append(len(texts))
-        return self.inner.embed(texts, progress=progress)
+        return vectors
 
 
 def test_concurrent_questions_share_model_calls(embedder: Embedder) -> None:
-    gated = GatedEmbedder(embedder)
+    gated = CountingGate(embedder)
     batching = BatchingEmbedder(gated)
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:
         futures = [pool.submit(batching.embed, [q]) for q in QUESTIONS]
@@ -68,20 +60,15 @@ def test_a_lone_question_goes_straight_in(embedder: Embedder) -> None:
 
 
 def test_a_model_failure_reaches_every_waiting_question(embedder: Embedder) -> None:
-    class Broken(GatedEmbedder):
-        def embed(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
-            self.gate.wait(30)
-            raise RuntimeError("the model failed")
-
-    broken = Broken(embedder)
+    broken = GatedEmbedder(embedder, fail=True)
     batching = BatchingEmbedder(broken)
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(batching.embed, [q]) for q in QUESTIONS[:8]]
         broken.gate.set()
         for future in futures:
-            with pytest.raises(RuntimeError, match="the model failed"):
+            with pytest.raises(RuntimeError, match="boom"):
                 future.result(30)
-    broken.embed = embedder.embed  # type: ignore[method-assign]
+    broken.fail = False
     assert batching.embed(["still working?"]).shape == (1, 384)
 
 

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from qa.embed import Embedder, SentenceTransformerEmbedder, bundled_model_path
-from qa.errors import IndexMismatchError
+from qa.errors import IndexMismatchError, QAError
 from qa.index import Index
 from qa.onnx_embed import OnnxEmbedder, ensure_onnx_model, onnx_model_dir
 
-from .conftest import MODEL_CACHE, make_settings
+from .conftest import MODEL_CACHE
 from .test_api import mini_settings
+from .test_faults import env_for
 
 TEXTS = [
     "How long must traceability data for an ATMP be kept?",
@@ -95,8 +96,6 @@ def test_concurrent_first_uses_export_once(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_cache_is_one_sentence(tmp_path: Path) -> None:
-    from qa.errors import QAError
-
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     with pytest.raises(QAError, match="Could not write the ONNX model to .*QA_MODEL_CACHE_DIR"):
@@ -114,10 +113,6 @@ def test_answering_never_imports_torch(tmp_path: Path, embedder: Embedder) -> No
         "assert answer.citations, answer\n"
         "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
     )
-    env_settings = make_settings(tmp_path)
-    assert env_settings.index_dir == settings.index_dir
-    from .test_faults import env_for
-
     done = subprocess.run(
         [sys.executable, "-c", script],
         env=env_for(settings),

@@ -14,8 +14,6 @@ import os
 import resource
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from qa.config import Settings
 from qa.embed import Embedder
 from qa.pipeline import ingest
 
+from .conftest import serve_process
 from .test_api import free_port, mini_app, mini_settings, running
 from .test_faults import env_for
 
@@ -196,34 +195,14 @@ def served(
         "QA_HEADER_TIMEOUT_S": "1",
         "QA_INDEX_POLL_S": "0.3",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+    with serve_process(
+        ["--port", str(port)],
         env=env,
         cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        ready=lambda url: httpx.get(f"{url}/ready", timeout=2).status_code == 200,
         preexec_fn=_small_file_limit,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "atmp-qa serve did not start"
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    try:
+    ) as (url, _):
         yield settings, url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_serve_cuts_off_partial_headers(served: tuple[Settings, str]) -> None:

@@ -4,9 +4,7 @@ new build within 5 s of its publication, and under load no request fails and no 
 passages of two builds.
 """
 
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -20,6 +18,7 @@ from qa.embed import Embedder
 from qa.index import Index
 from qa.pipeline import ingest
 
+from .conftest import serve_process
 from .test_api import free_port, mini_settings
 from .test_faults import env_for
 
@@ -42,34 +41,13 @@ def workers(
     settings = mini_settings(root, embedder)
     port = free_port()
     env = {**env_for(settings), "QA_INDEX_POLL_S": "0.5", "QA_ADMIN_TOKEN": "workers-token"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port), "--workers", "2"],
+    with serve_process(
+        ["--port", str(port), "--workers", "2"],
         env=env,
         cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "atmp-qa serve --workers 2 did not start"
-        try:
-            if len(ready_workers(url, tries=20)) == 2:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    try:
+        ready=lambda url: len(ready_workers(url, tries=20)) == 2,
+    ) as (url, proc):
         yield settings, url, proc
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def ready_workers(url: str, *, tries: int) -> dict[int, dict[str, object]]:
