@@ -103,6 +103,12 @@ def real_index(
     return settings
 
 
+def served_index(client: httpx.Client) -> dict[str, object]:
+    """What /ready says of the index being served, without the worker's memory (which moves
+    between two calls whatever the index does)."""
+    return {k: v for k, v in client.get("/ready").json().items() if k != "rss_mib"}
+
+
 @contextmanager
 def serve_process(
     args: list[str],

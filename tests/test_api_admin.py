@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from qa.embed import Embedder
 from qa.ingest import ingest_lock
 
+from .conftest import served_index
 from .test_api import mini_app, mini_settings
 
 TOKEN = "s3cret-token"
@@ -202,11 +203,11 @@ def test_queries_are_answered_while_an_ingest_runs(client: TestClient) -> None:
 def test_a_failed_ingest_keeps_answering_from_the_current_index(
     client: TestClient, root: Path
 ) -> None:
-    before = client.get("/ready").json()
+    before = served_index(client)
     with ingest_lock(root / "index"):  # as if `atmp-qa ingest` were running
         job = run_ingest(client)
     assert job["state"] == "failed" and "Another ingest is running" in job["message"]
-    assert client.get("/ready").json() == before
+    assert served_index(client) == before
     assert (
         client.post("/ask", json={"question": "How long must records be kept?"}).status_code == 200
     )

@@ -30,7 +30,7 @@ from qa.index import Index
 from qa.lexical import LexicalIndex
 from qa.pipeline import ingest
 
-from .conftest import SOURCES, make_settings
+from .conftest import SOURCES, make_settings, served_index
 from .test_api import live_server, mini_app, mini_settings
 
 TOKEN = "faults-admin-token"
@@ -360,15 +360,11 @@ def test_a_failed_ingest_job_leaves_the_server_answering(
     error = OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr("qa.index._write_file", _failing_write("vectors.faiss", error))
     with httpx.Client(base_url=url, timeout=60) as client:
-
-        def served_index() -> dict[str, object]:  # the worker's memory may move; the rest not
-            return {k: v for k, v in client.get("/ready").json().items() if k != "rss_mib"}
-
-        before = served_index()
+        before = served_index(client)
         job = run_ingest_job(client)
         assert job["state"] == "failed" and "No space left on device" in job["message"], job
         assert "the previous index is unchanged" in job["message"]
-        assert served_index() == before
+        assert served_index(client) == before
         assert client.post("/ask", json={"question": QUESTIONS[0]}).status_code == 200
         monkeypatch.undo()
         assert run_ingest_job(client)["added"] == ["note"]
