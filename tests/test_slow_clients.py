@@ -195,8 +195,10 @@ def served(
         "QA_HEADER_TIMEOUT_S": "1",
         "QA_INDEX_POLL_S": "0.3",
     }
+    # One worker: by default there is one per CPU, and a request after /ready could reach a
+    # worker that has not switched yet (several workers switching: tests/test_workers.py).
     with serve_process(
-        ["--port", str(port)],
+        ["--port", str(port), "--workers", "1"],
         env=env,
         cwd=root,
         ready=lambda url: httpx.get(f"{url}/ready", timeout=2).status_code == 200,
