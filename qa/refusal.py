@@ -26,6 +26,8 @@ def refusal_reason(
         sentences = []
         for act in query.unindexed:
             where = f" (official text: {act.url})" if act.url else ""
+            if act.guidance:
+                where = "; they are EU and UK legislation and hold no guidelines"
             sentences.append(f"{act.name} is not among the indexed documents{where}.")
         return " ".join(sentences)
     if query.foreign and not query.references.doc_ids:

@@ -31,14 +31,14 @@ def first(answer: Answer) -> tuple[str, str]:
 
 def test_measured_on_what_the_user_reads(qa: QA) -> None:
     """Point 1 (CI gate): validation figures, with a margin under those measured when this was
-    written (answer 0.689, citation [1] 0.733, hit@5 0.867, refusals 9/12 and 1/45)."""
+    last measured (answer 0.681, citation [1] 0.723, hit@5 0.851, refusals 14/16 and 1/47)."""
     report = evaluate(load_items(VALIDATE), lambda q: qa.ask(q), k=5)
     summary = report.summary()
     assert summary["answer_accuracy"] >= 0.62, report.to_json()
     assert summary["citation1_accuracy"] >= 0.66, report.to_json()
     assert summary["hit@5"] >= 0.8, report.to_json()
     assert summary["fragment_rate"] <= 0.02, report.to_json()
-    assert summary["abstain_unanswerable"] >= 0.66, report.to_json()
+    assert summary["abstain_unanswerable"] >= 0.75, report.to_json()
     assert summary["abstain_answerable"] <= 0.05, report.to_json()
 
 
@@ -130,6 +130,19 @@ def test_questions_about_texts_not_held_are_refused_by_name(qa: QA) -> None:
     assert draft.abstained and "proposals and drafts" in draft.text
     count = qa.ask("How many ATMPs has the EMA approved since 2009?")
     assert count.abstained and "figures" in count.text
+    act = qa.ask("What does the Human Fertilisation and Embryology Act 1990 require for a licence?")
+    assert act.abstained and "Human Fertilisation and Embryology Act 1990 is not among" in act.text
+    guideline = qa.ask("What does the ICH E6 guideline say about the investigator's brochure?")
+    assert guideline.abstained and "The ICH E6 guideline is not among" in guideline.text
+    assert "hold no guidelines" in guideline.text
+    # an Act the indexed regulations cite, and the law on guidelines, are answered
+    cited = qa.ask(
+        "Does the UK manufacturer's licence apply where section 10 of the Medicines Act 1968 "
+        "exempts the activity?"
+    )
+    assert not cited.abstained and "section 10 of the Medicines Act 1968" in cited.text
+    law = qa.ask("Who has to draw up the GMP guidelines specific to ATMPs?")
+    assert not law.abstained and first(law)[0] == "32007R1394"
 
 
 def test_answers_say_how_current_the_quoted_law_is(qa: QA) -> None:

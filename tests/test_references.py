@@ -1,6 +1,11 @@
 import pytest
 
-from qa.retrieval.references import DocumentName, parse_references
+from qa.retrieval.references import (
+    DocumentName,
+    acts_of_parliament,
+    parse_references,
+    unindexed_acts,
+)
 
 DOCUMENTS = [
     DocumentName("32007R1394", "Regulation (EC) No 1394/2007", ("ATMP Regulation",)),
@@ -58,3 +63,69 @@ def test_names_provision_matches_schedule_paragraphs_and_recital_groups() -> Non
 def test_jurisdiction_hints() -> None:
     assert parse_references("What does UK law say?", DOCUMENTS).jurisdictions == {"UK"}
     assert parse_references("Which EU rules apply?", DOCUMENTS).jurisdictions == {"EU"}
+
+
+@pytest.mark.parametrize(
+    ("text", "acts"),
+    [
+        ("Does the Human Rights Act 1998 give a right?", ["Human Rights Act 1998"]),
+        (
+            "What does the Animals (Scientific Procedures) Act 1986 require?",
+            ["Animals (Scientific Procedures) Act 1986"],
+        ),
+        (
+            "Under the Human Fertilisation and Embryology Act 1990, who licenses research?",
+            ["Human Fertilisation and Embryology Act 1990"],
+        ),
+        (
+            "section 10 of the Medicines Act 1968 and the Care Act 2014",
+            ["Medicines Act 1968", "Care Act 2014"],
+        ),
+        ("What does the US Orphan Drug Act give?", []),  # no year: foreign law, handled apart
+        ("What does 'the 2004 Act' mean?", []),
+    ],
+)
+def test_acts_of_parliament_are_read_with_their_whole_short_title(
+    text: str, acts: list[str]
+) -> None:
+    assert acts_of_parliament(text) == acts
+
+
+def test_an_act_no_indexed_text_mentions_is_not_held() -> None:
+    question = "What does the Human Rights Act 1998 say about consent?"
+    assert [a.name for a in unindexed_acts(question, DOCUMENTS)] == ["The Human Rights Act 1998"]
+    # an Act the indexed regulations cite may be asked about through them
+    mentioned = {"human rights act 1998"}
+    assert unindexed_acts(question, DOCUMENTS, (), mentioned) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("What does the ICH E6 guideline say about the brochure?", "The ICH E6 guideline"),
+        (
+            "According to the EMA guideline on follow-up of ATMPs, how long?",
+            "The EMA guideline on follow-up of ATMPs",
+        ),
+        (
+            "What does the MHRA guidance on point-of-care manufacturing say about audits?",
+            "The MHRA guidance on point-of-care manufacturing",
+        ),
+        (
+            "Under the Commission's Q&A on the hospital exemption, how often?",
+            "The Commission's Q&A on the hospital exemption",
+        ),
+        # what the law says about guidelines is law
+        ("Who has to draw up the GMP guidelines specific to ATMPs?", None),
+        ("What does the law say about guidelines?", None),
+    ],
+)
+def test_guidance_cited_as_the_source_is_not_held_by_a_legislation_index(
+    question: str, named: str | None
+) -> None:
+    found = unindexed_acts(question, DOCUMENTS)
+    assert [a.name for a in found] == ([named] if named else [])
+    assert all(a.guidance for a in found)
+    # an index holding a guideline answers from it instead
+    guideline = DocumentName("ema-fu", "Guideline on follow-up of ATMPs", kind="guideline")
+    assert unindexed_acts(question, [*DOCUMENTS, guideline]) == []

@@ -236,6 +236,7 @@ class Vocabulary:
     word_pieces: Callable[[str], int]
     unindexed: Sequence[NamedAct] = ()
     names: Collection[str] = frozenset()
+    mentioned_acts: Collection[str] = frozenset()  # Acts of Parliament the texts cite, lower-cased
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,9 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
     unindexed = (
         ()
         if references.doc_ids
-        else unindexed_acts(question, vocabulary.documents, vocabulary.unindexed)
+        else unindexed_acts(
+            question, vocabulary.documents, vocabulary.unindexed, vocabulary.mentioned_acts
+        )
     )
     return Query(
         text=question,

@@ -2,7 +2,7 @@
 provisions ("Article 15", "Art. 2(1)(b)", "regulation 17A", "Annex I", "Schedule 6")."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 ARTICLES = re.compile(
@@ -61,6 +61,44 @@ NAMED_ACT = re.compile(
 )
 
 
+# An Act of Parliament by its short title and year: "the Human Tissue Act 2004",
+# "the Animals (Scientific Procedures) Act 1986". The name is read backwards from "Act 1986".
+ACT_YEAR = re.compile(r"\bAct\s+(\d{4})\b")
+_ACT_NAME_WORD = re.compile(r"(?:[A-Z][\w'’.-]*|\([A-Z][^()]{0,60}\)|and|of|for|on|etc\.?)$")
+_NOT_IN_A_NAME = {
+    "Under",
+    "According",
+    "Does",
+    "Do",
+    "Did",
+    "What",
+    "Which",
+    "How",
+    "Is",
+    "Are",
+    "Can",
+    "Must",
+    "In",
+    "By",
+    "When",
+    "Who",
+    "Why",
+    "If",
+}
+# Guidance cited as the source of the answer: "what does the EMA guideline on … recommend",
+# "according to the ICH E6 guideline", "under the Commission's Q&A on …". Not "who draws up
+# the GMP guidelines" (what the law says about guidelines).
+GUIDANCE_WORDS = r"(?:guidelines?|guidance|reflection paper|Q&As?|questions and answers)"
+GUIDANCE_CITED = re.compile(
+    r"\b(?i:according to|under|per|in line with|does|do|did)\s+(?:the\s+|an?\s+)?"
+    rf"((?:[A-Z0-9][\w'’&/.-]*\s+){{0,5}}{GUIDANCE_WORDS}\b"
+    r"(?:\s+on\s+[^,;?]*?(?=\s+(?:say|says|recommend|recommends|require|requires|state|"
+    r"states|expect|expects|advise|advises|set out|sets out|cover|covers|define|defines)\b|,))?)"
+)
+GUIDANCE_KINDS = ("guideline", "reflection paper")
+GUIDANCE_TITLE = re.compile(rf"\b{GUIDANCE_WORDS}\b", re.I)
+
+
 @dataclass(frozen=True)
 class DocumentName:
     """What a question may call a document by."""
@@ -69,6 +107,12 @@ class DocumentName:
     short_title: str
     aliases: tuple[str, ...] = ()
     jurisdiction: str | None = None
+    kind: str | None = None
+
+    @property
+    def is_guidance(self) -> bool:
+        """A guideline, reflection paper or Q&A rather than legislation."""
+        return self.kind in GUIDANCE_KINDS or bool(GUIDANCE_TITLE.search(self.short_title))
 
 
 @dataclass(frozen=True)
@@ -78,6 +122,7 @@ class NamedAct:
     name: str
     url: str | None = None
     aliases: tuple[str, ...] = ()
+    guidance: bool = False  # a guideline named while the index holds legislation only
 
 
 @dataclass(frozen=True)
@@ -155,11 +200,33 @@ def jurisdictions_named(question: str) -> set[str]:
     return {j for j, pattern in JURISDICTION_HINTS.items() if pattern.search(question)}
 
 
+def acts_of_parliament(text: str) -> list[str]:
+    """The Acts a text names by short title and year, as written ("Medicines Act 1968")."""
+    found = []
+    for m in ACT_YEAR.finditer(text):
+        words: list[str] = []
+        # words and parenthesised groups before "Act", nearest first
+        for piece in reversed(re.findall(r"\([^()]*\)|[^\s()]+", text[: m.start()])):
+            if piece in _NOT_IN_A_NAME or not _ACT_NAME_WORD.match(piece):
+                break
+            words.insert(0, piece)
+        while words and not words[0][0].isupper() and not words[0].startswith("("):
+            words.pop(0)  # "and", "of": not how a short title begins
+        if words:
+            found.append(" ".join([*words, "Act", m.group(1)]))
+    return found
+
+
 def unindexed_acts(
-    question: str, documents: Sequence[DocumentName], catalogue: Sequence[NamedAct] = ()
+    question: str,
+    documents: Sequence[DocumentName],
+    catalogue: Sequence[NamedAct] = (),
+    mentioned_acts: Collection[str] = frozenset(),
 ) -> list[NamedAct]:
-    """Acts the question names (by number, or by a name listed in sources.toml) that are
-    not among the indexed `documents`; those listed in `catalogue` come with their URL."""
+    """Acts and guidance the question names that are not among the indexed `documents`:
+    numbered acts, names listed in sources.toml (those come with their URL), Acts of
+    Parliament that no indexed text even mentions (`mentioned_acts`, lower-cased), and
+    guidelines cited as the source when the index holds none."""
     indexed = {n for d in documents for n in document_numbers(d.short_title)}
     listed = {n: act for act in catalogue for n in document_numbers(act.name)}
     found: dict[str, NamedAct] = {}
@@ -174,6 +241,18 @@ def unindexed_acts(
     for act in catalogue:
         if any(_alias_pattern(alias).search(question) for alias in act.aliases):
             found.setdefault(act.name, act)
+    held = {n.lower() for d in documents for n in (d.short_title, *d.aliases)}
+    for name in acts_of_parliament(question):
+        lowered = name.lower()
+        known = lowered in held or any(
+            m == lowered or m.endswith(" " + lowered) for m in mentioned_acts
+        )
+        if not known:
+            found.setdefault(name, NamedAct(f"The {name}"))
+    guidance = GUIDANCE_CITED.search(question)
+    if guidance and not found and not any(d.is_guidance for d in documents):
+        name = guidance.group(1)
+        found[name] = NamedAct(f"The {name}", guidance=True)
     return list(found.values())
 
 

@@ -28,7 +28,14 @@ from qa.retrieval.query import (
     finds_answer_type,
     names_term,
 )
-from qa.retrieval.references import ANNEXES, SCHEDULES, DocumentName, NamedAct, References
+from qa.retrieval.references import (
+    ANNEXES,
+    SCHEDULES,
+    DocumentName,
+    NamedAct,
+    References,
+    acts_of_parliament,
+)
 
 Weights = Retrieval  # the signal weights live in the settings (QA_RETRIEVAL__*)
 # Signals subtracted from the score rather than added.
@@ -130,7 +137,7 @@ class Passage:
 def document_names(index: Index) -> list[DocumentName]:
     """The names an index's documents can be referred to by."""
     return [
-        DocumentName(r.doc_id, r.short_title, tuple(r.aliases), r.jurisdiction)
+        DocumentName(r.doc_id, r.short_title, tuple(r.aliases), r.jurisdiction, r.kind)
         for r in index.manifest.documents.values()
     ]
 
@@ -192,6 +199,9 @@ class Retriever:
             word_pieces=embedder.word_pieces,
             unindexed=tuple(unindexed),
             names=frozenset(self.name_words),
+            mentioned_acts=frozenset(
+                name.lower() for c in index.chunks for name in acts_of_parliament(c.text)
+            ),
         )
         self._vectors: dict[str, np.ndarray] = {}
         self._vectors_lock = threading.Lock()
