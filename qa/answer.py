@@ -34,6 +34,7 @@ PASSAGE_PRIOR = 2.0  # a unit's score falls with its passage's distance from the
 CONTEXT_PENALTY = 0.2
 NAMED_PROVISION_BONUS = 0.15
 SUMMARY_BONUS = 0.6
+SUMMARY_POSITION = 0.0002  # per character into the note: an overview is read from the top
 SUMS_UP = re.compile(
     r"(?:These|This) (?:Regulations?|Order|Directive) (?:amend|make|implement|revoke)"
 )
@@ -193,7 +194,8 @@ def _unit_score(
     # the note's opening ("These Regulations amend …"), not its remarks on impact assessments
     summary = provision.startswith("Explanatory note") and query.overview and unit.start < 600
     if summary:
-        score += SUMMARY_BONUS  # "what does SI 2025/87 change": its explanatory note says
+        # "what does SI 2025/87 change": its explanatory note says, from its first sentence
+        score += SUMMARY_BONUS - SUMMARY_POSITION * unit.start
     elif is_context(passage.chunk):
         score -= CONTEXT_PENALTY  # recitals explain the rules
     if unit.start == 0 and query.references.names_provision(passage.chunk.provision):
@@ -282,6 +284,9 @@ def compose_answer(
             if not overlaps and size <= MAX_ANSWER_CHARS:
                 chosen.append(candidate)
                 break
+    # Two units of one passage are quoted in the order the passage has them.
+    if len(chosen) == 2 and chosen[0].passage == chosen[1].passage:
+        chosen.sort(key=lambda c: c.unit.start)
     # Number citations in the order the answer quotes them, then the rest as "see also".
     order = list(dict.fromkeys(c.passage for c in chosen))
     order += [i for i in range(len(passages)) if i not in order]

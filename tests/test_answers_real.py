@@ -109,6 +109,18 @@ def test_citation_forms_acronyms_and_instructions_are_understood(qa: QA) -> None
     assert not tmf.abstained and "master file" in tmf.text
 
 
+def test_an_overview_reads_the_note_from_its_first_sentence_in_order(qa: QA) -> None:
+    """Point 2: "what does SI 2025/87 change" quotes the note's opening, not whichever of its
+    sentences is shortest; two units of one passage keep the passage's order."""
+    change = qa.ask("What does SI 2025/87 change?")
+    assert change.text.startswith("These Regulations amend the Human Medicines Regulations 2012")
+    tmf = qa.ask("What must the TMF contain?")
+    quotes = tmf.citations[0].quote.split(" … ")
+    passage = tmf.citations[0].text
+    assert len(quotes) == 2 and passage.index(quotes[0]) < passage.index(quotes[1])
+    assert tmf.text.index("(3)") < tmf.text.index("(5)")
+
+
 def test_questions_about_texts_not_held_are_refused_by_name(qa: QA) -> None:
     """Point 6: unindexed acts, amounts, foreign law."""
     act = qa.ask(
