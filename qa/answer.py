@@ -29,6 +29,7 @@ ANSWER_PASSAGES = 3  # units are chosen from the best few passages
 BOTH_JURISDICTIONS_MARGIN = 0.15  # the other jurisdiction's best passage, within this score
 SECOND_UNIT_MARGIN = 0.15
 MAX_ANSWER_CHARS = 1600
+RESTATES = 0.85  # word overlap (Jaccard) from which a second unit only repeats the first
 ANSWER_TYPE_BONUS = 0.3  # "how long" → the unit stating a duration
 PASSAGE_PRIOR = 2.0  # a unit's score falls with its passage's distance from the best
 CONTEXT_PENALTY = 0.2
@@ -215,6 +216,18 @@ def _unit_score(
     return score - 0.0001 * (unit.end - unit.start)
 
 
+def _text(passages: Sequence[Passage], candidate: _Candidate) -> str:
+    return passages[candidate.passage].text[candidate.unit.start : candidate.unit.end]
+
+
+def restates(first: str, second: str) -> bool:
+    """Whether a unit says nearly what another says in the same words (the same rule for
+    human and for veterinary medicines): quoting both tells the reader nothing more. Parallel
+    rules that differ in a word or two of substance (MM and POC products) stay apart."""
+    a, b = word_set(first), word_set(second)
+    return len(a & b) >= RESTATES * len(a | b)
+
+
 def _label(citation_jurisdiction: str | None, both: bool) -> str:
     return f"{citation_jurisdiction}: " if both and citation_jurisdiction else ""
 
@@ -281,7 +294,11 @@ def compose_answer(
                 candidate.unit.end <= best.unit.start or candidate.unit.start >= best.unit.end
             )
             size = (best.unit.end - best.unit.start) + (candidate.unit.end - candidate.unit.start)
-            if not overlaps and size <= MAX_ANSWER_CHARS:
+            if (
+                not overlaps
+                and size <= MAX_ANSWER_CHARS
+                and not restates(_text(passages, best), _text(passages, candidate))
+            ):
                 chosen.append(candidate)
                 break
     # Two units of one passage are quoted in the order the passage has them.

@@ -350,7 +350,7 @@ def _print_answer(data: dict[str, Any]) -> None:
 @click.pass_context
 def eval_command(ctx: click.Context, file: Path, k: int, as_json: bool) -> None:
     """Score answers on a gold JSONL file: answer and citation [1] accuracy, fragments,
-    refusals, retrieval hit@k, latency, and every miss.
+    repeated quotes, refusals, retrieval hit@k, latency, and every miss.
 
     \b
     Example:

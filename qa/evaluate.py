@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.answer import MARKER, Answer, unit_texts
+from qa.answer import MARKER, Answer, restates, unit_texts
 from qa.errors import QAError
 
 MARKUP = re.compile(r"[*_`>#|\\]")
@@ -66,6 +66,7 @@ class ItemResult:
     doc_first: bool  # citation [1] is in an acceptable document
     in_answer: bool  # the answer text itself states the evidence
     fragment: bool  # some unit of the answer ends on a lead-in or a dangling conjunction
+    repeated: bool  # two units of the answer say nearly the same in the same words
     top: str
     answer: str
     latency_ms: float
@@ -83,6 +84,8 @@ class ItemResult:
             out.append(f"citation [1] lacks it (rank {self.rank})" if self.rank else "not cited")
         if self.fragment:
             out.append("fragment")
+        if self.repeated:
+            out.append("a quote repeats another")
         return out
 
 
@@ -131,6 +134,11 @@ class EvalReport:
         given = [r for r in self.results if not r.abstained]
         return _share([r.fragment for r in given])
 
+    @property
+    def repeat_rate(self) -> float:
+        """Share of given answers quoting nearly the same text twice."""
+        return _share([r.repeated for r in self.results if not r.abstained])
+
     def abstention(self, answerable: bool) -> float:
         """Share of (un)answerable items on which the system abstained."""
         return _share([r.abstained for r in self.results if r.item.answerable == answerable])
@@ -159,6 +167,7 @@ class EvalReport:
             "citation1_accuracy": round(self.hit_at(1), 3),
             "doc@1": round(self.doc_at_1, 3),
             "fragment_rate": round(self.fragment_rate, 3),
+            "repeat_rate": round(self.repeat_rate, 3),
             "refused_unanswerable": f"{sum(r.abstained for r in unanswerable)}/{len(unanswerable)}",
             "refused_answerable": f"{sum(r.abstained for r in answerable)}/{len(answerable)}",
             "abstain_unanswerable": round(self.abstention(False), 3),
@@ -201,6 +210,13 @@ def normalise(text: str) -> str:
 def is_fragment(answer_text: str) -> bool:
     """Whether a unit of the answer ends on ":", "—", ";", "and", "or" with its substance cut."""
     return any(FRAGMENT_END.search(unit) for unit in unit_texts(answer_text))
+
+
+def is_repeat(answer_text: str) -> bool:
+    """Whether two units of the answer say nearly the same (the rule for human and for
+    veterinary medicines, one definition in two acts)."""
+    texts = [re.sub(r"^(?:EU|UK): ", "", t) for t in unit_texts(answer_text)]
+    return any(restates(a, b) for i, a in enumerate(texts) for b in texts[i + 1 :])
 
 
 def _evidence(data: Any) -> Evidence:
@@ -255,6 +271,7 @@ def score(item: EvalItem, answer: Answer, *, k: int, latency_ms: float = 0.0) ->
         doc_first=bool(cited) and cited[0].doc_id in docs,
         in_answer=not answer.abstained and any(p in prose for p in phrases),
         fragment=not answer.abstained and is_fragment(answer.text),
+        repeated=not answer.abstained and is_repeat(answer.text),
         top=f"{cited[0].doc_id} {cited[0].section}" if cited else "(abstained)",
         answer=answer.text,
         latency_ms=latency_ms,

@@ -21,6 +21,7 @@ COLUMNS = (
     "doc@1",
     "hit@5",
     "fragment_rate",
+    "repeat_rate",
     "refused_unanswerable",
     "refused_answerable",
     "latency_p50_ms",

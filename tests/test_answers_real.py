@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from qa.answer import Answer
 from qa.cli import cli
 from qa.config import Settings
-from qa.evaluate import evaluate, is_fragment, load_items
+from qa.evaluate import evaluate, is_fragment, is_repeat, load_items
 from qa.pipeline import QA
 
 from .conftest import REPO
@@ -38,6 +38,7 @@ def test_measured_on_what_the_user_reads(qa: QA) -> None:
     assert summary["citation1_accuracy"] >= 0.66, report.to_json()
     assert summary["hit@5"] >= 0.8, report.to_json()
     assert summary["fragment_rate"] <= 0.02, report.to_json()
+    assert summary["repeat_rate"] == 0.0, report.to_json()
     assert summary["abstain_unanswerable"] >= 0.75, report.to_json()
     assert summary["abstain_answerable"] <= 0.05, report.to_json()
 
@@ -119,6 +120,19 @@ def test_an_overview_reads_the_note_from_its_first_sentence_in_order(qa: QA) -> 
     passage = tmf.citations[0].text
     assert len(quotes) == 2 and passage.index(quotes[0]) < passage.index(quotes[1])
     assert tmf.text.index("(3)") < tmf.text.index("(5)")
+
+
+def test_a_second_quote_never_repeats_the_first(qa: QA) -> None:
+    """Point 2: Regulation 726/2004 states many rules twice, for human and for veterinary
+    medicines; the answer quotes one and uses its second unit for something else."""
+    for question in (
+        "If the CHMP gives a negative opinion, how long does the applicant have to ask for a "
+        "re-examination?",
+        "How long does the COMP have to adopt its opinion once the EMA has a valid orphan "
+        "designation application?",
+    ):
+        answer = qa.ask(question)
+        assert not answer.abstained and not is_repeat(answer.text), answer.text
 
 
 def test_questions_about_texts_not_held_are_refused_by_name(qa: QA) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 from qa.answer import Answer, Citation
 from qa.errors import QAError
-from qa.evaluate import evaluate, is_fragment, load_items, normalise
+from qa.evaluate import evaluate, is_fragment, is_repeat, load_items, normalise
 
 
 def test_normalise_follows_the_scoring_rule() -> None:
@@ -123,3 +123,18 @@ def test_fragments_are_units_cut_after_a_lead_in_or_a_conjunction() -> None:
     assert is_fragment("(a) in a hospital; and [1] The rest. [2]")
     assert is_fragment("the following conditions: [1]")
     assert not is_fragment("Data shall be kept for 30 years. [1] EU: It applies. [2]")
+
+
+def test_a_repeat_is_a_second_quote_saying_the_same_in_the_same_words() -> None:
+    human = (
+        "Within 60 days after receipt of the grounds for the request, the said Committee shall "
+        "re-examine its opinion in accordance with the conditions laid down in Article 62(1)."
+    )
+    veterinary = human.replace("after receipt", "following receipt")
+    assert is_repeat(f"{human} [1] {veterinary} [2]")
+    assert is_repeat(f"EU: {human} [1] UK: {human} [2]")
+    other = (
+        "Within 15 days after receipt of the opinion, the applicant may request a re-examination."
+    )
+    assert not is_repeat(f"{human} [1] {other} [2]")
+    assert not is_repeat(f"{human} [1]")
