@@ -249,8 +249,10 @@ def compose_answer(
         for unit in units(passage.text):
             span = passage.text[unit.start : unit.end]
             short = len(span) < MIN_UNIT_CHARS and not unit.definition
-            if short or (span.startswith("(") and span.endswith(")")):
-                continue  # a signature, a date, "(This note is not part of the Regulations)"
+            if short or (span.startswith("(") and span.endswith(")")) or span.isupper():
+                # a signature, a date, "(This note is not part of the Regulations)", a heading
+                # in capitals ("LABELLING OF INVESTIGATIONAL MEDICINAL PRODUCTS")
+                continue
             candidate = _Candidate(_unit_score(query, passage, top, unit, idf), i, unit)
             if i not in best_of or candidate.score > best_of[i].score:
                 best_of[i] = candidate

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.answer import Answer
+from qa.answer import Answer, unit_texts
 from qa.cli import cli
 from qa.config import Settings
 from qa.evaluate import evaluate, is_fragment, is_repeat, load_items
@@ -133,6 +133,18 @@ def test_a_second_quote_never_repeats_the_first(qa: QA) -> None:
     ):
         answer = qa.ask(question)
         assert not answer.abstained and not is_repeat(answer.text), answer.text
+
+
+def test_a_heading_in_capitals_is_never_an_answer(qa: QA) -> None:
+    """Point 2: Annex VI of the CTR opens with its title in capitals; the EU quote for a
+    labelling question is a rule, not that title."""
+    answer = qa.ask(
+        "For a POC medicinal product in a very small immediate container, does all the label "
+        "information still have to appear on it?"
+    )
+    assert "packaging is too small to display the information required" in answer.text
+    for unit in unit_texts(answer.text):
+        assert not unit.removeprefix("EU: ").removeprefix("UK: ").isupper(), answer.text
 
 
 def test_questions_about_texts_not_held_are_refused_by_name(qa: QA) -> None:
