@@ -242,6 +242,11 @@ class OnnxEmbedder:
 
                 folder = self.model_dir
                 options = onnxruntime.SessionOptions()
+                # By default the model's threads spin for a while after each call, holding
+                # the cores that retrieval and answer composition need next (on 2 cores:
+                # /ask p50 ~21 → ~13 ms once they sleep instead; scripts/bench.py).
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                options.add_session_config_entry("session.inter_op.allow_spinning", "0")
                 if self.threads:
                     options.intra_op_num_threads = self.threads
                     options.inter_op_num_threads = 1

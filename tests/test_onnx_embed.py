@@ -122,3 +122,13 @@ def test_answering_never_imports_torch(tmp_path: Path, embedder: Embedder) -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_model_threads_sleep_between_calls(embedder: Embedder) -> None:
+    """ONNX Runtime's threads spin after each call by default, holding the cores that the
+    rest of an answer needs; scripts/bench.py measures what sleeping instead gains."""
+    assert isinstance(embedder, OnnxEmbedder)
+    session, _ = embedder._load()
+    options = session.get_session_options()
+    for entry in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+        assert options.get_session_config_entry(entry) == "0"
