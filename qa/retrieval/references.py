@@ -4,6 +4,7 @@ provisions ("Article 15", "Art. 2(1)(b)", "regulation 17A", "Annex I", "Schedule
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 ARTICLES = re.compile(
     r"\b(?:articles?|arts?\.?)\s+(\d+[a-z]?(?:\(\w+\))*"
@@ -150,6 +151,8 @@ class References:
         return False
 
 
+# Both are asked of every document's names for every question: remembered.
+@lru_cache(maxsize=4096)
 def _alias_pattern(alias: str) -> re.Pattern[str]:
     words = r"\s+".join(re.escape(w) for w in alias.split())
     # Short all-capital aliases ("CTR", "HMR") must match as written; others in any case.
@@ -157,9 +160,11 @@ def _alias_pattern(alias: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w/]){words}(?![\w/])", flags)
 
 
-def document_numbers(short_title: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def document_numbers(short_title: str) -> frozenset[str]:
     """The "number/year" forms of a document's own number ("1394/2007", "2012/1916")."""
-    return {f"{a}/{b}" for a, b in NUMBER.findall(short_title.split("(", 1)[0] + " " + short_title)}
+    text = short_title.split("(", 1)[0] + " " + short_title
+    return frozenset(f"{a}/{b}" for a, b in NUMBER.findall(text))
 
 
 def parse_references(question: str, documents: Sequence[DocumentName]) -> References:
