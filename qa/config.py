@@ -141,6 +141,14 @@ class Settings(BaseSettings):
         description="How long the server waits for more questions before embedding a batch "
         "(0: it takes whatever is waiting, so a lone query is never delayed).",
     )
+    query_concurrency: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="Questions a worker retrieves and answers at once; the others wait their "
+        "turn in arrival order, their embeddings already batched (0: no limit). Python runs "
+        "one thread at a time, so more at once only makes each slower and the tail longer.",
+    )
     workers: int | None = Field(
         None,
         ge=1,

@@ -10,6 +10,7 @@ from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
 from qa.errors import SourceError, UnknownDocumentError
+from qa.gate import FifoGate
 from qa.generate import AnswerStream, ChatModel, generate_answer
 from qa.index import DenseOptions, Index
 from qa.ingest import ChunkSettings, IngestReport, build_index
@@ -123,6 +124,8 @@ class QA:
         self.embedder = embedder
         self._retriever = Retriever(index, embedder, unindexed=unindexed_sources(settings, index))
         self._lock = threading.Lock()
+        # Queries are worked on `query_concurrency` at a time, first come, first served.
+        self._gate = FifoGate(settings.query_concurrency or None)
         self.weights = settings.retrieval
         self.chat_model = load_chat_model(settings)
 
@@ -183,9 +186,17 @@ class QA:
     ) -> list[Passage]:
         """The passages that best match `query` (hybrid retrieval), best first."""
         self.check_filters(filters)
-        return self._retriever.search(
-            query, k=k or self.settings.search_k, filters=filters, weights=weights or self.weights
-        )
+        retriever = self._retriever
+        text = query.text if isinstance(query, Query) else query
+        vector = retriever.query_vector(text)  # before the gate: waiting questions batch
+        with self._gate:
+            return retriever.search(
+                query,
+                k=k or self.settings.search_k,
+                filters=filters,
+                weights=weights or self.weights,
+                vector=vector,
+            )
 
     def warm_up(self) -> None:
         """Run one query end to end so the first real request is not slow (no model call)."""
@@ -235,10 +246,23 @@ class QA:
         started = time.perf_counter()
         self.check_filters(filters)
         retriever = self._retriever
-        query = retriever.analyse(question)
-        passages = retriever.search(
-            query, k=top_k or self.settings.search_k, filters=filters, weights=self.weights
-        )
+        vector = retriever.query_vector(question)  # before the gate: waiting questions batch
+        with self._gate:
+            query = retriever.analyse(question)
+            passages = retriever.search(
+                query,
+                k=top_k or self.settings.search_k,
+                filters=filters,
+                weights=self.weights,
+                vector=vector,
+            )
+            return self._answer(retriever, query, passages, started)
+
+    def _answer(
+        self, retriever: Retriever, query: Query, passages: list[Passage], started: float
+    ) -> Answer:
+        """The answer composed from the passages, or the abstention with its reason."""
+        question = query.text
         idf = retriever.index.lexical.idf
         evidence = evidence_strength(question, passages, idf)
         reason = refusal_reason(

@@ -2,8 +2,9 @@
 their embeddings micro-batched.
 
 Requests are handled on the server's thread pool; each runs retrieval and answer composition
-on its own thread (`QA` is safe to share: a query reads one snapshot of the index, see
-`QA.prepare`). The question's embedding goes through `BatchingEmbedder`, so one model call
+on its own thread, through `QA`'s first-come, first-served gate (`qa.gate`; `QA` is safe to
+share: a query reads one snapshot of the index, see `QA.prepare`). The question's embedding,
+computed before the gate, goes through `BatchingEmbedder`, so one model call
 serves every query waiting at that moment and only one thread ever runs the model: memory
 stays flat under load (when 40 request threads each ran torch, every one got its own thread
 team and malloc arena, and the server grew from ~630 MiB to ~1.1 GiB under 32 clients).

@@ -258,9 +258,11 @@ class Retriever:
         """The question analysed against this index (see `qa.retrieval.query`)."""
         return analyse(question, self.vocabulary)
 
-    def signals(self, query: Query, allowed: np.ndarray) -> dict[str, np.ndarray]:
+    def signals(
+        self, query: Query, allowed: np.ndarray, vector: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Every signal for every chunk, unweighted: each in 0..1 (BM25 scaled to the best
-        allowed chunk)."""
+        allowed chunk). `vector` is the question's embedding when already computed."""
         chunks = self.index.chunks
         n = len(chunks)
         lexical = self.index.lexical.scores(terms(query.expanded))
@@ -280,7 +282,9 @@ class Retriever:
             np.float32,
         )
         return {
-            "dense": self.index.dense_scores(self.query_vector(query.text)),
+            "dense": self.index.dense_scores(
+                self.query_vector(query.text) if vector is None else vector
+            ),
             "lexical": lexical / top if top > 0 else lexical,
             "document": document,
             "provision": provision,
@@ -324,15 +328,17 @@ class Retriever:
         k: int,
         filters: Filters | None = None,
         weights: Weights | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[Passage]:
-        """The k best passages for a question, best first."""
+        """The k best passages for a question, best first (`vector`: its embedding, when the
+        caller computed it already)."""
         weights = weights or Weights()
         query = question if isinstance(question, Query) else self.analyse(question)
         chunks = self.index.chunks
         allowed = self.allowed(query, filters)
         if not chunks or k <= 0 or not allowed.any():
             return []
-        signals = self.signals(query, allowed)
+        signals = self.signals(query, allowed, vector)
         if weights.fusion == "rrf":  # ranks of the two lists, scaled so the top ≈ the weights
             for name in ("dense", "lexical"):
                 ranks = _ranks(np.where(allowed, signals[name], -np.inf))
