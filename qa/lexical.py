@@ -231,6 +231,7 @@ class LexicalIndex:
         self.bm25 = bm25
         self.document_frequency = document_frequency
         self.size = size
+        self._idf: dict[str, float] = {}  # computed on first use
 
     @classmethod
     def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.4) -> "LexicalIndex":
@@ -251,8 +252,13 @@ class LexicalIndex:
 
     def idf(self, token: str) -> float:
         """Inverse document frequency; a token the corpus never uses gets the highest value."""
-        frequency = self.document_frequency.get(token, 0)
-        return math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))
+        value = self._idf.get(token)
+        if value is None:
+            frequency = self.document_frequency.get(token, 0)
+            value = math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))
+            if len(self._idf) < 100_000:  # the corpus's words and the questions' few new ones
+                self._idf[token] = value
+        return value
 
     def save(self, directory: Path) -> None:
         """Write the BM25 matrices and the document frequencies under `directory`."""

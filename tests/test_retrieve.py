@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.errors import UnknownDocumentError
 from qa.pipeline import QA, ingest
-from qa.retrieval.search import Filters, Weights
+from qa.retrieval.search import Filters, Weights, best_first
 
 from .conftest import make_settings
 
@@ -79,3 +80,23 @@ def test_reload_switches_to_a_new_index(mini_qa: QA, tmp_path: Path) -> None:
     mini_qa.reload()
     assert mini_qa.index is not before
     assert len(mini_qa.index.chunks) == len(before.chunks)
+
+
+def test_best_first_is_the_full_sort_s_head_ties_and_all() -> None:
+    """The partial sort behind the passage pool gives exactly what sorting every chunk gives,
+    ties (by official-before-uploaded, then position) and unreachable chunks included."""
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n = int(rng.integers(1, 60))
+        scores = rng.integers(0, 6, n).astype(np.float32)  # few values: many ties
+        scores[rng.random(n) < 0.2] = -np.inf  # chunks a filter excludes
+        uploaded = rng.integers(0, 2, n).astype(np.int8)
+        for k in (1, 3, n // 2 + 1, n, n + 5):
+            assert (
+                best_first(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
+            ), (trial, k)
+            assert (
+                best_first(scores, k, uploaded).tolist()
+                == np.lexsort((uploaded, -scores))[:k].tolist()
+            ), (trial, k)

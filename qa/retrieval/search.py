@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -26,7 +27,6 @@ from qa.retrieval.query import (
     analyse,
     defined_terms,
     finds_answer_type,
-    names_term,
 )
 from qa.retrieval.references import (
     ANNEXES,
@@ -82,7 +82,7 @@ class Passage:
         """The chunks of this passage in document order."""
         return sorted((self.chunk, *self.siblings), key=lambda c: c.ordinal)
 
-    @property
+    @cached_property
     def text(self) -> str:
         """The passage text; "[…]" marks text of the provision left out between pieces."""
         pieces = self.pieces
@@ -161,6 +161,22 @@ def _allowed(chunks: Sequence[Chunk], filters: Filters | None) -> np.ndarray:
     return mask
 
 
+def best_first(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:
+    """The positions of the k highest scores, best first; ties by `tiebreak` (lower first),
+    then by position: `np.lexsort((tiebreak, -scores))[:k]` without sorting every chunk."""
+    n = len(scores)
+    if k < n:
+        kth = np.partition(scores, n - k)[n - k]  # the k-th highest score
+        candidates = np.flatnonzero(scores >= kth)
+    else:
+        candidates = np.arange(n)
+    keys = [-scores[candidates]]
+    if tiebreak is not None:
+        keys.insert(0, tiebreak[candidates])  # lexsort's last key is the primary one
+    order: np.ndarray = candidates[np.lexsort(keys)][:k]
+    return order
+
+
 def _ranks(scores: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(scores), dtype=np.float32)
     ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
@@ -205,7 +221,13 @@ class Retriever:
         )
         self._vectors: dict[str, np.ndarray] = {}
         self._vectors_lock = threading.Lock()
-        self.definitions = [defined_terms(c.text) for c in index.chunks]
+        # Which chunks define each term, with the definition's weight ("means" 1, a pointer 0.5).
+        self.defining: dict[tuple[str, ...], dict[int, float]] = {}
+        for i, c in enumerate(index.chunks):
+            for term, weight in defined_terms(c.text):
+                chunks_of = self.defining.setdefault(term, {})
+                chunks_of[i] = max(chunks_of.get(i, 0.0), weight)
+        self.term_lengths = sorted({len(term) for term in self.defining})
         titles = {
             r.doc_id: set(tokenize(" ".join([r.title, r.short_title, *r.aliases])))
             for r in index.manifest.documents.values()
@@ -353,8 +375,8 @@ class Retriever:
             referenced = self._referenced(score)
             contributions["referenced"] = weights.referenced * referenced
             score = score + contributions["referenced"]
-        order = np.lexsort((self.uploaded, -score))  # by score, then official before uploaded
-        pool = order[: min(max(4 * k, 40), int(allowed.sum()))]
+        # by score, then official before uploaded
+        pool = best_first(score, min(max(4 * k, 40), int(allowed.sum())), self.uploaded)
         groups: dict[int, list[int]] = {}
         for i in pool:  # best first: the first chunk of each provision leads its passage
             group = groups.setdefault(int(self.provision_of[i]), [])
@@ -383,7 +405,7 @@ class Retriever:
         manipulations listed in Annex I"): the list a rule refers to answers with it."""
         out = np.zeros(len(score), np.float32)
         chunks = self.index.chunks
-        for i in np.argsort(-score, kind="stable")[:top]:
+        for i in best_first(score, top):
             names = {f"Annex {m.group(1).upper()}" for m in ANNEXES.finditer(chunks[i].text)}
             names |= {f"Schedule {m.group(1).upper()}" for m in SCHEDULES.finditer(chunks[i].text)}
             if not names:
@@ -432,14 +454,16 @@ class Retriever:
 
     def _definition_match(self, stems: list[str]) -> np.ndarray:
         """For chunks defining the longest term the question names in full: that term's weight."""
-        out = np.zeros(len(self.definitions), np.float32)
-        best = [
-            max(((len(t), w) for t, w in terms if names_term(stems, t)), default=(0, 0.0))
-            for terms in self.definitions
+        out = np.zeros(len(self.index.chunks), np.float32)
+        named = [
+            term
+            for n in self.term_lengths
+            for term in {tuple(stems[i : i + n]) for i in range(len(stems) - n + 1)}
+            if term in self.defining
         ]
-        longest = max((size for size, _ in best), default=0)
-        if longest:
-            for i, (size, weight) in enumerate(best):
-                if size == longest:
-                    out[i] = weight
+        longest = max((len(term) for term in named), default=0)
+        for term in named:
+            if len(term) == longest:
+                for i, weight in self.defining[term].items():
+                    out[i] = max(out[i], weight)
         return out
