@@ -19,6 +19,7 @@ class FifoGate:
     A semaphore lets a newly arrived thread take a free slot before one that has been waiting
     (CPython wakes a waiter, but whoever runs first wins); under load that reorders requests
     and stretches the tail. Here a leaving thread hands its slot straight to the longest waiter.
+    Not re-entrant: code inside must not pass the same gate again.
     """
 
     def __init__(self, limit: int | None) -> None:

@@ -199,15 +199,18 @@ def _stemmer() -> Any:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case word stems without stopwords ("Traceability data" → ["traceabl", "data"])."""
-    words = []
-    for word in TOKEN.findall(text.lower()):
-        if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
-            continue
-        for pattern, replacement in AMERICAN:
-            word = pattern.sub(replacement, word)
-        words.append(IRREGULAR.get(word, word))
-    stems: list[str] = _stemmer().stemWords(words)
-    return stems
+    return [stem for word in TOKEN.findall(text.lower()) if (stem := _stem(word)) is not None]
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str | None:
+    """A lower-case word's stem, None for a stopword (remembered: a corpus has few words)."""
+    if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
+        return None
+    for pattern, replacement in AMERICAN:
+        word = pattern.sub(replacement, word)
+    stem: str = _stemmer().stemWord(IRREGULAR.get(word, word))
+    return stem
 
 
 @lru_cache(maxsize=16384)
