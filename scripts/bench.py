@@ -186,8 +186,15 @@ def load(url: str, clients: int, seconds: float, asked: list[str]) -> dict[str, 
         "p95": result.p95_ms,
         "p99": result.p99_ms,
         "errors": result.errors,
+        "error_kinds": result.error_kinds,  # "ReadTimeout": 1, "HTTP 503": 2, …
         "requests": result.requests,
     }
+
+
+def errors_text(x: dict[str, Any]) -> str:
+    """The errors of a load run with their kinds: "2 errors (ReadTimeout 1, HTTP 503 1)"."""
+    kinds = ", ".join(f"{kind} {n}" for kind, n in x.get("error_kinds", {}).items())
+    return f"{x['errors']} errors" + (f" ({kinds})" if kinds else "")
 
 
 def worker_rss(pid: int) -> list[dict[str, float]]:
@@ -406,7 +413,7 @@ def report(r: dict[str, Any]) -> str:
                 (
                     f"{workers} worker{'s' if int(workers) > 1 else ''}, {x['clients']} clients",
                     f"{x['rps']:.0f} req/s, p50 {x['p50']:.0f} / p95 {x['p95']:.0f} / "
-                    f"p99 {x['p99']:.0f} ms, {x['errors']} errors",
+                    f"p99 {x['p99']:.0f} ms, {errors_text(x)}",
                     "",
                 )
             )
@@ -419,7 +426,7 @@ def report(r: dict[str, Any]) -> str:
                 (
                     f"baseline, {x['clients']} clients",
                     f"{x['rps']:.0f} req/s, p50 {x['p50']:.0f} / p95 {x['p95']:.0f} / "
-                    f"p99 {x['p99']:.0f} ms, {x['errors']} errors",
+                    f"p99 {x['p99']:.0f} ms, {errors_text(x)}",
                     "",
                 )
             )
