@@ -3,6 +3,8 @@ import pytest
 from qa.retrieval.references import (
     DocumentName,
     acts_of_parliament,
+    amendments_named,
+    document_year,
     parse_references,
     unindexed_acts,
 )
@@ -129,3 +131,40 @@ def test_guidance_cited_as_the_source_is_not_held_by_a_legislation_index(
     # an index holding a guideline answers from it instead
     guideline = DocumentName("ema-fu", "Guideline on follow-up of ATMPs", kind="guideline")
     assert unindexed_acts(question, [*DOCUMENTS, guideline]) == []
+
+
+AMENDING = [
+    *DOCUMENTS,
+    DocumentName("32019R0005", "Regulation (EU) 2019/5", amends=("32004R0726", "32001L0083")),
+    DocumentName("uksi-2025-87", "SI 2025/87", amends=("uksi-2012-1916", "uksi-2004-1031")),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # a text the index does not hold, by its number; the year picks the instrument
+        ("What changed with the 2019 amendments to Directive 2001/83/EC?", {"32019R0005"}),
+        ("What changed with the 2018 amendments to Directive 2001/83/EC?", set()),
+        ("What did the 2019 amending regulation change in Regulation 726/2004?", {"32019R0005"}),
+        ("Is Regulation 726/2004 as amended in 2019 stricter on fines?", {"32019R0005"}),
+        # an indexed text by its alias, no year: every instrument amending it
+        ("How has the HMR been amended for point-of-care manufacture?", {"uksi-2025-87"}),
+        ("Which rules amend SI 2004/1031?", {"uksi-2025-87"}),
+        # no word of amendment: a question about the act itself
+        ("What does Article 26 of Directive 2001/83/EC list?", set()),
+        ("What does the HMR say about specials?", set()),
+    ],
+)
+def test_the_amendments_to_an_act_name_the_instruments_that_make_them(
+    question: str, expected: set[str]
+) -> None:
+    named = parse_references(question, AMENDING).doc_ids
+    assert amendments_named(question, AMENDING, named) == expected
+
+
+def test_the_year_of_an_official_id() -> None:
+    assert document_year("32019R0005") == "2019"
+    assert document_year("32001L0083") == "2001"
+    assert document_year("uksi-2025-87") == "2025"
+    assert document_year("ema-guideline-fu") is None

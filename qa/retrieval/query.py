@@ -6,7 +6,7 @@ its words the corpus never uses. Retrieval, answering and refusal all read the `
 
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qa.lexical import tokenize
 from qa.retrieval.glossary import (
@@ -20,6 +20,7 @@ from qa.retrieval.references import (
     DocumentName,
     NamedAct,
     References,
+    amendments_named,
     foreign_jurisdictions,
     jurisdictions_named,
     parse_references,
@@ -294,6 +295,10 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
     """Analyse a question against an index's vocabulary."""
     expanded, expansions = expand(question)
     references = parse_references(question, vocabulary.documents)
+    # "the 2019 amendments to Regulation 726/2004": the amending instrument is named too
+    amending = amendments_named(question, vocabulary.documents, references.doc_ids)
+    if amending - references.doc_ids:
+        references = replace(references, doc_ids=references.doc_ids | amending)
     by_id = {d.doc_id: d for d in vocabulary.documents}
     named_documents = {by_id[i].jurisdiction for i in references.doc_ids if i in by_id}
     jurisdictions = jurisdictions_named(question) | {j for j in named_documents if j}

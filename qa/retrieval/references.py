@@ -109,6 +109,7 @@ class DocumentName:
     aliases: tuple[str, ...] = ()
     jurisdiction: str | None = None
     kind: str | None = None
+    amends: tuple[str, ...] = ()  # an amending instrument: ids of the texts it amends
 
     @property
     def is_guidance(self) -> bool:
@@ -198,6 +199,48 @@ def parse_references(question: str, documents: Sequence[DocumentName]) -> Refere
         jurisdictions=frozenset(jurisdictions),
         spans=tuple(spans),
     )
+
+
+AMENDMENT_WORD = re.compile(r"\bamend(?:s|ed|ing|ments?)?\b", re.I)
+# "the 2019 amendments to …", "as amended in 2019", "the 2019 amending regulation"
+AMENDMENT_YEAR = re.compile(
+    r"\b((?:19|20)\d\d)\s+amend(?:ments?|ing)\b|\bamended\s+in\s+((?:19|20)\d\d)\b", re.I
+)
+
+
+def document_year(doc_id: str) -> str | None:
+    """The year in an official id: CELEX "32019R0005" → "2019", "uksi-2025-87" → "2025"."""
+    m = re.match(r"3((?:19|20)\d\d)[A-Z]", doc_id) or re.match(r"uk\w*-((?:19|20)\d\d)-", doc_id)
+    return m.group(1) if m else None
+
+
+def _official_ids(a: str, b: str) -> set[str]:
+    """The ids a "number/year" or "year/number" citation may have (CELEX, UK SI)."""
+    ids = set()
+    for year, number in ((a, b), (b, a)):
+        if re.fullmatch(r"(?:19|20)\d\d", year) and number.isdigit():
+            ids |= {f"3{year}{kind}{int(number):04d}" for kind in "LR"}
+            ids.add(f"uksi-{year}-{int(number)}")
+    return ids
+
+
+def amendments_named(
+    question: str, documents: Sequence[DocumentName], named: Collection[str]
+) -> set[str]:
+    """The indexed amending instruments a question asks about by what they amend ("the 2019
+    amendments to Regulation 726/2004", "Directive 2001/83/EC as amended in 2019"): those
+    amending a text it names, indexed or not, made in the year it gives, if it gives one."""
+    if not AMENDMENT_WORD.search(question):
+        return set()
+    targets = set(named)
+    for a, b in NUMBER.findall(question):
+        targets |= _official_ids(a, b)
+    years = {year for m in AMENDMENT_YEAR.finditer(question) for year in m.groups() if year}
+    return {
+        d.doc_id
+        for d in documents
+        if targets & set(d.amends) and (not years or document_year(d.doc_id) in years)
+    }
 
 
 def jurisdictions_named(question: str) -> set[str]:

@@ -137,7 +137,9 @@ class Passage:
 def document_names(index: Index) -> list[DocumentName]:
     """The names an index's documents can be referred to by."""
     return [
-        DocumentName(r.doc_id, r.short_title, tuple(r.aliases), r.jurisdiction, r.kind)
+        DocumentName(
+            r.doc_id, r.short_title, tuple(r.aliases), r.jurisdiction, r.kind, tuple(r.amends)
+        )
         for r in index.manifest.documents.values()
     ]
 
