@@ -4,6 +4,7 @@ questions' embeddings are still batched across every waiting request."""
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from .test_api import mini_settings
 from .test_batching import QUESTIONS, CountingGate
 
 
-def wait_for(condition: object, timeout_s: float = 10) -> None:
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
 

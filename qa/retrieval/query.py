@@ -296,8 +296,7 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
     expanded, expansions = expand(question)
     references = parse_references(question, vocabulary.documents)
     # "the 2019 amendments to Regulation 726/2004": the amending instrument is named too
-    amending = amendments_named(question, vocabulary.documents, references.doc_ids)
-    if amending - references.doc_ids:
+    if amending := amendments_named(question, vocabulary.documents, references.doc_ids):
         references = replace(references, doc_ids=references.doc_ids | amending)
     by_id = {d.doc_id: d for d in vocabulary.documents}
     named_documents = {by_id[i].jurisdiction for i in references.doc_ids if i in by_id}
