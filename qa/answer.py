@@ -8,6 +8,7 @@ answer quotes them; passages it does not quote follow as "see also". A question 
 jurisdiction, where both have a provision on point, gets one quote from each ("EU:", "UK:").
 """
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ SUMMARY_POSITION = 0.0002  # per character into the note: an overview is read fr
 SUMS_UP = re.compile(
     r"(?:These|This) (?:Regulations?|Order|Directive) (?:amend|make|implement|revoke)"
 )
+BREVITY = 0.0001  # per character: of two units as good, the shorter
 MIN_UNIT_CHARS = 40  # "Made: 23rd January 2025", "A. TAJANI": signatures and dates, not answers
 
 
@@ -178,7 +180,7 @@ def _unit_score(
     """How well a unit answers: the question's words in it (glossary additions count half),
     its passage's score, a stated duration/date/number when asked for, the definition of the
     term asked about (and not of another term), and brevity."""
-    text = passage.text[unit.start : unit.end]
+    text = unit.text(passage.text)
     asked = query.asked
     added = set(query.stems) - asked
     # The provision's heading and the act's title say what the unit is about ("Traceability",
@@ -213,11 +215,11 @@ def _unit_score(
             score += min(0.1 + 0.1 * named, 0.4) if named else -0.2
         elif not named:
             score -= 0.1
-    return score - 0.0001 * (unit.end - unit.start)
+    return score - BREVITY * unit.size
 
 
 def _text(passages: Sequence[Passage], candidate: _Candidate) -> str:
-    return passages[candidate.passage].text[candidate.unit.start : candidate.unit.end]
+    return candidate.unit.text(passages[candidate.passage].text)
 
 
 def restates(first: str, second: str) -> bool:
@@ -246,14 +248,22 @@ def compose_answer(
     candidates: list[_Candidate] = []
     best_of: dict[int, _Candidate] = {}
     for i, passage in enumerate(passages):
+        whole: dict[int, float] = {}  # by start: the list an abridged unit is cut from
         for unit in units(passage.text):
-            span = passage.text[unit.start : unit.end]
+            span = unit.text(passage.text)
             short = len(span) < MIN_UNIT_CHARS and not unit.definition
             if short or (span.startswith("(") and span.endswith(")")) or span.isupper():
                 # a signature, a date, "(This note is not part of the Regulations)", a heading
                 # in capitals ("LABELLING OF INVESTIGATIONAL MEDICINAL PRODUCTS")
                 continue
             candidate = _Candidate(_unit_score(query, passage, top, unit, idf), i, unit)
+            # One point of a long list (lead-in … point) only where it answers better than the
+            # list's first points, brevity aside: not "(i) Special storage precautions" alone.
+            merit = candidate.score + BREVITY * unit.size
+            if unit.skip is None:
+                whole[unit.start] = merit
+            elif merit <= whole.get(unit.start, -math.inf):
+                continue
             if i not in best_of or candidate.score > best_of[i].score:
                 best_of[i] = candidate
             summary = query.overview and passage.chunk.provision.startswith("Explanatory note")
@@ -295,7 +305,7 @@ def compose_answer(
             overlaps = same and not (
                 candidate.unit.end <= best.unit.start or candidate.unit.start >= best.unit.end
             )
-            size = (best.unit.end - best.unit.start) + (candidate.unit.end - candidate.unit.start)
+            size = best.unit.size + candidate.unit.size
             if (
                 not overlaps
                 and size <= MAX_ANSWER_CHARS
@@ -318,7 +328,7 @@ def compose_answer(
         passage = passages[i]
         picks = quoted.get(i) or ([best_of[i]] if i in best_of else [])
         if picks:
-            quote = " … ".join(passage.text[c.unit.start : c.unit.end] for c in picks)
+            quote = " … ".join(c.unit.text(passage.text) for c in picks)
         else:
             quote = passage.text[:MAX_UNIT_CHARS]
         first_unit = picks[0].unit if picks else None
@@ -326,7 +336,7 @@ def compose_answer(
     parts = []
     for candidate in chosen:
         passage = passages[candidate.passage]
-        text = clean_quote(passage.text[candidate.unit.start : candidate.unit.end])
+        text = clean_quote(candidate.unit.text(passage.text))
         if candidate.unit.omitted:
             text += f" ({candidate.unit.omitted}; see the passage)"
         label = _label(passage.chunk.jurisdiction, both)

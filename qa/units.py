@@ -4,7 +4,9 @@ A passage's lines form a tree: a lead-in ("… the following conditions:", "…�
 after it ("(a)", "(i)", "—"), a paragraph ("1.", "(1)") the points below it. A unit is a line
 with everything below it — a full numbered paragraph with its points, a definition with all its
 limbs — or one sentence of a paragraph without points. A unit never ends on a lead-in or a
-dangling conjunction; one too long for an answer keeps its first points and says which it omits.
+dangling conjunction; one too long for an answer keeps its first points and says which it omits,
+and each point it omits is also offered with the lead-in alone ("… the following: … (b) where
+… a third country, …"), so the point that answers can be quoted whole.
 """
 
 import re
@@ -18,6 +20,7 @@ LABEL = re.compile(
     r"|(?P<number>\d+[a-z]?)\.(?!\d)|(?P<dash>[—–]|-(?=\s)))"
 )
 ROMAN = re.compile(r"[ivxl]+")
+LIST_PREFIX = re.compile(r"\s*(?:-\s+)?")
 LEAD_IN = re.compile(r"(?:[:—–-]|\bfollowing)\s*$")
 OPEN_END = re.compile(r"(?:[;,]|[;,]?\s+(?:and|or))\s*$")
 DEFINITION = re.compile(
@@ -52,6 +55,21 @@ class Unit:
     line: int  # the line the unit starts on
     definition: bool = False
     omitted: str = ""  # "points (c)–(f) omitted"
+    skip: tuple[int, int] | None = None  # the points between a lead-in and the one quoted
+
+    def text(self, passage: str) -> str:
+        """The unit's words in `passage`: one span, or a lead-in " … " the point it quotes."""
+        if self.skip is None:
+            return passage[self.start : self.end]
+        lead_in, point = passage[self.start : self.skip[0]], passage[self.skip[1] : self.end]
+        return f"{lead_in.rstrip()} … {point.strip()}"
+
+    @property
+    def size(self) -> int:
+        """Characters quoted (about: a skipped run counts as the ellipsis)."""
+        if self.skip is None:
+            return self.end - self.start
+        return self.end - self.start - (self.skip[1] - self.skip[0]) + 3
 
 
 def _level(text: str, previous_letter: str | None) -> tuple[int, str | None]:
@@ -186,6 +204,7 @@ def _units(text: str, max_chars: int) -> list[Unit]:
         if line.level >= 3 and last == i and not is_definition:
             continue  # a point whose lead-in is not in the passage ("(n) In the case of …")
         omitted = ""
+        abridged: list[Unit] = []
         if tree[last].end - line.start > max_chars and last > i:
             keep = i
             for j in range(i + 1, last + 1):
@@ -200,15 +219,55 @@ def _units(text: str, max_chars: int) -> list[Unit]:
                 omitted = f"{'point' if first == final else 'points'} {span} omitted"
             else:
                 omitted = "the rest of the list omitted"
+            abridged = _lead_in_with_each(text, tree, i, keep, last, max_chars)
             last = keep
         end = _trim(text, line.start, tree[last].end)
         if LEAD_IN.search(text[line.start : end]) and last == i:
+            out.extend(abridged)  # its first point alone is past the cap
             continue  # a lead-in whose points are not in the passage
         if OPEN_END.search(text[line.start : tree[last].end]) and last == i and not is_definition:
             continue
         out.append(Unit(line.start, end, i, is_definition, omitted))
+        out.extend(abridged)
         if last == i and not is_definition and len(own) > 200:
             out.extend(_sentences(text, line.start, end, i))
+    return out
+
+
+def _labels(labels: Sequence[str]) -> str:
+    """ "(a)" or "(a)–(c)": a run of point labels."""
+    return f"({labels[0]})" if len(labels) == 1 else f"({labels[0]})–({labels[-1]})"
+
+
+def _omitted(before: Sequence[str], after: Sequence[str]) -> str:
+    """ "point (a) omitted", "points (a)–(b) and (d)–(f) omitted"."""
+    runs = [_labels(run) for run in (before, after) if run]
+    many = len(before) + len(after) > 1
+    return f"{'points' if many else 'point'} {' and '.join(runs)} omitted"
+
+
+def _lead_in_with_each(
+    text: str, tree: Sequence[Line], i: int, keep: int, last: int, max_chars: int
+) -> list["Unit"]:
+    """For a list cut at `keep`: each point after the cut, quoted with its lead-in alone."""
+    children = [j for j in range(i + 1, last + 1) if tree[j].parent == i]
+    if not children or any(not tree[j].label for j in children):
+        return []
+    out = []
+    head = tree[children[0]].start  # the lead-in (and any text of it) ends here
+    for n, j in enumerate(children):
+        if j <= keep or DEFINITION.match(text[tree[j].start : tree[j].end]):
+            continue  # a definition is a unit of its own already
+        end = _trim(text, tree[j].start, tree[_descendants(tree, j)].end)
+        if head - tree[i].start + end - tree[j].start > max_chars:
+            continue
+        prefix = LIST_PREFIX.match(text, tree[j].start)
+        point = prefix.end() if prefix else tree[j].start
+        omitted = _omitted(
+            [tree[k].label or "" for k in children[:n]],
+            [tree[k].label or "" for k in children[n + 1 :]],
+        )
+        out.append(Unit(tree[i].start, end, i, omitted=omitted, skip=(head, point)))
     return out
 
 

@@ -149,6 +149,50 @@ def test_a_list_past_the_size_cap_says_which_points_it_omits() -> None:
     assert not text[unit.start : unit.end].rstrip().endswith(";")
 
 
+def test_a_point_past_the_size_cap_is_quoted_with_its_lead_in() -> None:
+    """The point that answers is quoted whole after its lead-in, not cut off with the list."""
+    text = (
+        "1. The qualified person shall be responsible for the following:\n"
+        "- (a) where the products are made in the Member State, verifying that each batch was "
+        "made and checked under good manufacturing practice as laid down in this Regulation"
+        + ", taking into account the guidelines adopted under it and the information given in "
+        "the application" * 7 + ";\n"
+        "- (b) where the products are made in a third country, verifying that each batch was "
+        "checked to standards at least equivalent to those of this Regulation."
+    )
+    whole, *abridged = units(text)
+    assert whole.omitted == "point (b) omitted" and whole.skip is None
+    (point,) = abridged
+    assert point.omitted == "point (a) omitted"
+    assert point.text(text) == (
+        "1. The qualified person shall be responsible for the following: … (b) where the "
+        "products are made in a third country, verifying that each batch was checked to "
+        "standards at least equivalent to those of this Regulation."
+    )
+    passage = Passage(1, 1.0, chunk(text, section="Article 12"))
+    answer = compose_answer(
+        query("What must the qualified person verify for products made in a third country?"),
+        [passage],
+        idf=lexical_idf,
+    )
+    assert answer.text.startswith("1. The qualified person shall be responsible for the")
+    assert "… (b) where the products are made in a third country" in answer.text
+    assert "(point (a) omitted; see the passage) [1]" in answer.text
+    assert not is_fragment(answer.text)
+    check_citations(answer)
+    # A question the list's start answers as well gets the start, not one point alone.
+    answer = compose_answer(
+        query("What is the qualified person responsible for?"),
+        [passage],
+        idf=lexical_idf,
+    )
+    assert "(a) where the products are made in the Member State" in answer.text
+    # Where the first point alone is past the cap, the later points are still quotable.
+    more = ", and the opinions of the Agency and of the national authorities on those guidelines"
+    longer = text.replace(";\n- (b)", more + ";\n- (b)")
+    assert [u.text(longer) for u in units(longer)] == [point.text(text)]
+
+
 def test_answer_quotes_whole_units_and_cites_in_order_of_use() -> None:
     answer = compose_answer(
         query("How long must the holder keep traceability data?"), PASSAGES, idf=lexical_idf
