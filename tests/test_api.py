@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from threadpoolctl import threadpool_info
 
 from qa.api import create_app
 from qa.api.app import status_for
@@ -129,6 +130,35 @@ def test_app_refuses_to_start_without_an_index(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     with pytest.raises(IndexNotFoundError), TestClient(create_app(settings)):
         pass
+
+
+def blas_threads() -> list[int]:
+    """Threads of each process-wide BLAS pool (numpy's OpenBLAS; an OpenMP-built one, as
+    faiss bundles, keeps a count per thread, so this thread cannot see the server's)."""
+    return [
+        pool["num_threads"]
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas" and pool.get("threading_layer") != "openmp"
+    ]
+
+
+def test_a_serving_app_uses_one_blas_thread_and_restores_the_default(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """numpy's BLAS would share each question's matrix-vector product out over every core,
+    its threads spinning against ONNX Runtime's (QA_BLAS_THREADS)."""
+    app = mini_app(mini_settings(tmp_path, embedder), embedder)
+    before = blas_threads()
+    if not before or max(before) == 1:
+        pytest.skip("numpy's BLAS runs one thread here already (one core)")
+    with TestClient(app) as client:
+        assert blas_threads() == [1] * len(before)
+        assert client.post("/ask", json={"question": TRACEABILITY}).status_code == 200
+    assert blas_threads() == before
+    # An app that fails to start leaves the limits as they were too.
+    with pytest.raises(IndexNotFoundError), TestClient(create_app(make_settings(tmp_path / "x"))):
+        pass
+    assert blas_threads() == before
 
 
 def test_ready_is_503_with_a_sentence_until_the_index_is_loaded(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from threadpoolctl import threadpool_limits
 
 from qa import __version__
 from qa.api import admin, chat, queries
@@ -232,10 +233,13 @@ def create_app(settings: Settings, *, qa: QA | None = None) -> FastAPI:
         )
         app.state.qa, app.state.jobs = service, jobs
         watcher = IndexWatcher(service, interval_s=service.settings.index_poll_s).start()
+        # One BLAS thread while serving (see `blas_threads`), once every library is loaded.
+        blas = threadpool_limits(settings.blas_threads or None, user_api="blas")
         try:
             async with mcp_endpoint.running():
                 yield
         finally:
+            blas.restore_original_limits()
             watcher.stop()
             app.state.jobs.shutdown()
 
