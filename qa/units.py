@@ -248,7 +248,7 @@ def _omitted(before: Sequence[str], after: Sequence[str]) -> str:
 
 def _lead_in_with_each(
     text: str, tree: Sequence[Line], i: int, keep: int, last: int, max_chars: int
-) -> list["Unit"]:
+) -> list[Unit]:
     """For a list cut at `keep`: each point after the cut, quoted with its lead-in alone."""
     children = [j for j in range(i + 1, last + 1) if tree[j].parent == i]
     if not children or any(not tree[j].label for j in children):
@@ -257,7 +257,7 @@ def _lead_in_with_each(
     head = tree[children[0]].start  # the lead-in (and any text of it) ends here
     for n, j in enumerate(children):
         if j <= keep or DEFINITION.match(text[tree[j].start : tree[j].end]):
-            continue  # a definition is a unit of its own already
+            continue  # quoted with the list's first points, or a definition (a unit of its own)
         end = _trim(text, tree[j].start, tree[_descendants(tree, j)].end)
         if head - tree[i].start + end - tree[j].start > max_chars:
             continue
