@@ -211,14 +211,9 @@ def _units(text: str, max_chars: int) -> list[Unit]:
                 if tree[j].end - line.start > max_chars:
                     break
                 keep = j
-            labels = [tree[j].label for j in range(keep + 1, last + 1) if tree[j].parent == i]
-            labels = [label for label in labels if label]
-            if labels:
-                first, final = labels[0], labels[-1]
-                span = f"({first})" if first == final else f"({first})–({final})"
-                omitted = f"{'point' if first == final else 'points'} {span} omitted"
-            else:
-                omitted = "the rest of the list omitted"
+            points = [tree[j] for j in range(keep + 1, last + 1) if tree[j].parent == i]
+            labels = [point.label for point in points if point.label]
+            omitted = _omitted(labels, []) if labels else "the rest of the list omitted"
             abridged = _lead_in_with_each(text, tree, i, keep, last, max_chars)
             last = keep
         end = _trim(text, line.start, tree[last].end)
