@@ -119,6 +119,17 @@ def test_citation_forms_acronyms_and_instructions_are_understood(qa: QA) -> None
     assert not summary.abstained and summary.citations[0].doc_id == "uksi-2025-87"
     tmf = qa.ask("What must the TMF contain?")
     assert not tmf.abstained and "master file" in tmf.text
+    # a place or an everyday acronym in a question about EU or UK law is not an unknown name
+    for question in (
+        "Our sponsor wants to add Italy as a new Member State to an authorised trial: what "
+        "has to be submitted?",
+        "Do IMPs made at our US site need a QP certification before use in an EU trial?",
+        "Who is responsible for QC of an IMP batch made by a CDMO?",
+    ):
+        answer = qa.ask(question)
+        assert not answer.abstained, (question, answer.text)
+    national = qa.ask("What is the penalty under Italian law for supplying an unlicensed ATMP?")
+    assert national.abstained and "Italian law" in national.text
 
 
 def test_an_overview_reads_the_note_from_its_first_sentence_in_order(qa: QA) -> None:

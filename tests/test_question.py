@@ -155,3 +155,34 @@ def test_acts_not_indexed_foreign_law_and_amounts_are_recognised() -> None:
     assert analysed("What is the MHRA fee in pounds?").asks_money
     assert not analysed("What fee reduction do SMEs get?").asks_statistic
     assert analysed("How many ATMPs have been approved so far?").asks_statistic
+
+
+def test_places_are_not_unknown_words_and_national_law_is_foreign() -> None:
+    # A place in a question about EU or UK law is a Member State or a third country ...
+    spain = analysed("We want to add Spain to an authorised EU trial: how long until it decides?")
+    assert "Spain" not in spain.unknown
+    assert "Spain → Member State" in spain.expansions
+    site = analysed("Will EU inspectors inspect our US site that makes IMPs?")
+    assert "US" not in site.unknown
+    assert site.foreign == ()
+    assert "US → third country" in site.expansions
+    # ... while another country's own law is still recognised as law the index does not hold.
+    assert analysed("What is the penalty under Irish law for an unlicensed ATMP?").foreign == (
+        "Irish law",
+    )
+    assert analysed("How does the French national health insurance reimburse CAR-T?").foreign
+    assert analysed("What must the German competent authority do?").foreign == ()
+    assert analysed("What does the US Orphan Drug Act give?").foreign
+
+
+def test_everyday_acronyms_of_manufacturing_and_trials_are_spelt_out() -> None:
+    question = analysed("Can a CDMO do the QC testing of a GMO product for the PI?")
+    assert not {"CDMO", "QC", "GMO", "PI"} & set(question.unknown)
+    assert {"CDMO → contract manufacturing", "QC → quality control"} <= set(question.expansions)
+
+
+def test_a_foreign_country_s_own_body_or_law_is_foreign() -> None:
+    assert analysed("What does South Korea's Advanced Regenerative Bio Act allow?").foreign == (
+        "South Korea",
+    )
+    assert analysed("How does China's NMPA classify a cell therapy?").foreign == ("NMPA", "China")

@@ -63,6 +63,16 @@ ABBREVIATIONS: dict[str, str] = {
     "GB": "Great Britain",
     "NI": "Northern Ireland",
     "HTA": "Human Tissue Authority",
+    # Everyday acronyms of manufacturing and trials, spelt out as the texts say them.
+    "GMO": "genetically modified organism",
+    "GMOs": "genetically modified organisms",
+    "QC": "quality control",
+    "QA": "quality assurance",
+    "PI": "principal investigator",
+    "CRO": "contract research organisation",
+    "CMO": "contract manufacturing",
+    "CDMO": "contract manufacturing",
+    "NHS": "National Health Service",
     "EEA": "European Economic Area",
 }
 # Citation forms: "reg 171", "Art. 15", "para 3", "Sch. 6" name provisions, not things.
@@ -154,6 +164,101 @@ PLAIN_TO_LEGAL: dict[str, str] = {
     "european union": "Community",
     "hospital exemption": "non-routine basis custom-made individual medical prescription exempt",
 }
+# Places, as EU and UK texts name them: a Member State of the EU, or a "third country". A
+# place is never an unknown word ("add Spain to our trial", "our US site"); whether a question
+# asks about another country's own law is judged by `foreign_jurisdictions`.
+MEMBER_STATES = [
+    "Austria",
+    "Austrian",
+    "Belgium",
+    "Belgian",
+    "Bulgaria",
+    "Bulgarian",
+    "Croatia",
+    "Croatian",
+    "Cyprus",
+    "Cypriot",
+    "Czechia",
+    "Czech",
+    "Denmark",
+    "Danish",
+    "Estonia",
+    "Estonian",
+    "Finland",
+    "Finnish",
+    "France",
+    "French",
+    "Germany",
+    "German",
+    "Greece",
+    "Greek",
+    "Hungary",
+    "Hungarian",
+    "Ireland",
+    "Irish",
+    "Italy",
+    "Italian",
+    "Latvia",
+    "Latvian",
+    "Lithuania",
+    "Lithuanian",
+    "Luxembourg",
+    "Luxembourgish",
+    "Malta",
+    "Maltese",
+    "Netherlands",
+    "Dutch",
+    "Poland",
+    "Polish",
+    "Portugal",
+    "Portuguese",
+    "Romania",
+    "Romanian",
+    "Slovakia",
+    "Slovak",
+    "Slovenia",
+    "Slovenian",
+    "Spain",
+    "Spanish",
+    "Sweden",
+    "Swedish",
+]
+THIRD_COUNTRIES = [
+    "US",
+    "USA",
+    "America",
+    "American",
+    "Japan",
+    "Japanese",
+    "Switzerland",
+    "Swiss",
+    "Canada",
+    "Canadian",
+    "Australia",
+    "Australian",
+    "China",
+    "Chinese",
+    "India",
+    "Indian",
+    "Brazil",
+    "Brazilian",
+    "Korea",
+    "Korean",
+    "Singapore",
+    "Israel",
+    "Israeli",
+    "Mexico",
+    "Russia",
+    "Turkey",
+    "Norway",
+    "Norwegian",
+    "Iceland",
+    "Liechtenstein",
+]
+PLACES: dict[str, str] = {
+    **{name: "Member State" for name in MEMBER_STATES},
+    **{name: "third country" for name in THIRD_COUNTRIES},
+}
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*")
 
 
@@ -165,6 +270,8 @@ def expand(question: str) -> tuple[str, list[str]]:
         expansion = ABBREVIATIONS.get(word) or ABBREVIATIONS.get(word.rstrip("s"))
         if expansion is None and word.lower().rstrip(".") in CITATION_FORMS:
             expansion = CITATION_FORMS[word.lower().rstrip(".")] or None
+        if expansion is None:
+            expansion = PLACES.get(word)
         if expansion:
             additions.setdefault(expansion, word)
     lowered = question.lower()

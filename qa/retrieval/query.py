@@ -14,6 +14,7 @@ from qa.retrieval.glossary import (
     CITATION_FORMS,
     FIELD_TERMS,
     INSTRUCTION_WORDS,
+    PLACES,
     expand,
 )
 from qa.retrieval.references import (
@@ -214,6 +215,8 @@ def unknown_terms(
             continue
         if word.lower() in INSTRUCTION_WORDS or word.lower() in CITATION_FORMS:
             continue  # "Summarise", "Outline": what to do with the answer, not a name
+        if word in PLACES:
+            continue  # "our US site", "add Spain": other countries' law is judged apart
         lowered = word.lower()
         if any(
             lowered.startswith(p) and any(s in known for s in tokenize(lowered[len(p) :]))

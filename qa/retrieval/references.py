@@ -43,12 +43,23 @@ FOREIGN_ADJECTIVES = (
     r"(?:US|U\.S\.|American|Japanese|Swiss|Canadian|Australian|Chinese|Indian|Brazilian|"
     r"Korean|Israeli)"
 )
-# "in Japan", "under Swiss law", "the US Orphan Drug Act" — not "a US company", "based in Japan".
+# A Member State's own law ("under Irish law", "the French national health insurance"): the
+# index holds EU and UK law, not national law; "the German competent authority" acting under
+# EU law is another matter, so only law, acts, legislation and insurance count.
+MEMBER_STATE_ADJECTIVES = (
+    r"(?:Austrian|Belgian|Bulgarian|Croatian|Cypriot|Czech|Danish|Estonian|Finnish|French|"
+    r"German|Greek|Hungarian|Irish|Italian|Latvian|Lithuanian|Luxembourgish|Maltese|Dutch|"
+    r"Polish|Portuguese|Romanian|Slovak|Slovenian|Spanish|Swedish)"
+)
+# "in Japan", "under Swiss law", "the US Orphan Drug Act", "Japan's PMDA" — not "a US company",
+# "based in Japan".
 FOREIGN_LAW = re.compile(
     rf"(?<!based )(?<!established )(?<!located )(?<!incorporated )"
     rf"\b(?:in|under|by|for|to|within)\s+{FOREIGN_PLACES}\b(?!\s*-?based)"
     rf"|\b{FOREIGN_ADJECTIVES}\s+(?:\w+\s+){{0,2}}(?:law|Act|regulations?|rules|"
     rf"requirements|authorit\w+|agency|legislation|approval|market|system|government)\b"
+    rf"|\b{FOREIGN_PLACES}['’]s\b"  # "Japan's PMDA", "South Korea's Act": its own body or law
+    rf"|\b{MEMBER_STATE_ADJECTIVES}\s+(?:\w+\s+){{0,2}}(?:law|Act|legislation|insurance)\b"
 )
 
 
@@ -308,5 +319,6 @@ def foreign_jurisdictions(question: str) -> list[str]:
     """Regulators and countries outside the EU and UK whose law the question asks about."""
     found = [m.group(0) for m in FOREIGN_REGULATORS.finditer(question)]
     for m in FOREIGN_LAW.finditer(question):
-        found.append(re.sub(r"^(?:in|under|by|for|to|within)\s+(?:the\s+)?", "", m.group(0)))
+        name = re.sub(r"^(?:(?:in|under|by|for|to|within)\s+)?(?:the\s+)?", "", m.group(0))
+        found.append(re.sub(r"['’]s$", "", name))
     return list(dict.fromkeys(found))
