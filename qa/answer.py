@@ -41,6 +41,9 @@ SUMS_UP = re.compile(
     r"(?:These|This) (?:Regulations?|Order|Directive) (?:amend|make|implement|revoke)"
 )
 BREVITY = 0.0001  # per character: of two units as good, the shorter
+# An answer unit never ends on a lead-in or a dangling conjunction (the units module avoids
+# them; this is the last guard, the same test the evaluation's fragment rate applies).
+DANGLING_END = re.compile(r"(?:[:;,—–-]|\b(?:and|or))\s*$", re.I)
 MIN_UNIT_CHARS = 40  # "Made: 23rd January 2025", "A. TAJANI": signatures and dates, not answers
 
 
@@ -256,6 +259,8 @@ def compose_answer(
                 # a signature, a date, "(This note is not part of the Regulations)", a heading
                 # in capitals ("LABELLING OF INVESTIGATIONAL MEDICINAL PRODUCTS")
                 continue
+            if DANGLING_END.search(clean_quote(span)):
+                continue  # "… the data to be registered include:" with its points elsewhere
             candidate = _Candidate(_unit_score(query, passage, top, unit, idf), i, unit)
             # One point of a long list (lead-in … point) only where it answers better than the
             # list's first points, brevity aside: not "(i) Special storage precautions" alone.

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.answer import MARKER, Answer, restates, unit_texts
+from qa.answer import DANGLING_END, MARKER, Answer, restates, unit_texts
 from qa.errors import QAError
 
 MARKUP = re.compile(r"[*_`>#|\\]")
 QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 # A unit of the answer that stops where its substance should begin.
-FRAGMENT_END = re.compile(r"(?:[:;,—–-]|\b(?:and|or))\s*$", re.I)
+FRAGMENT_END = DANGLING_END  # the answer's own guard is the evaluation's test
 
 
 @dataclass(frozen=True)

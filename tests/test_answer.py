@@ -312,3 +312,26 @@ def test_joined_passage_keeps_pieces_in_document_order() -> None:
     passage = Passage(1, 1.0, later, siblings=(first,))
     assert passage.text == "1. First paragraph.\n[…]\n4. Fourth paragraph."
     assert passage.section == "Article 15"
+
+
+def test_a_unit_ending_on_a_lead_in_whose_points_are_elsewhere_is_never_quoted() -> None:
+    text = (
+        "2. The following documentation shall be kept:\n"
+        "(d) the donor records; and\n"
+        "(e) in the case of cell cultures intended for autologous use, documentation of the "
+        "possibility of medicinal allergies;\n"
+        "In the case of partner donation, the data to be registered at the tissue "
+        "establishment include:\n"
+        "3. The tissue establishment shall keep the data registered for a partner donation "
+        "for 30 years."
+    )
+    # the tree leaves a unit that ends on its lead-in ...
+    assert any(span.endswith("include:") for span in spans(text))
+    answer = compose_answer(
+        query("What data must the tissue establishment register for a partner donation?"),
+        [Passage(1, 1.0, chunk(text, section="Annex IV"))],
+        idf=lexical_idf,
+    )
+    # ... which the answer never quotes
+    assert not is_fragment(answer.text), answer.text
+    assert "for 30 years. [1]" in answer.text
