@@ -17,7 +17,7 @@ from functools import lru_cache
 MAX_UNIT_CHARS = 1000
 LABEL = re.compile(
     r"^\s*(?:-\s*)?(?:\((?P<paren>[0-9]+[A-Za-z]{0,2}|[a-z]{1,2}|[ivxl]{1,6}|[A-Z])\)"
-    r"|(?P<number>\d+[a-z]?)\.(?!\d)|(?P<dash>[—–]|-(?=\s)))"
+    r"|(?P<number>\d+(?:\.\d+)*[a-z]?)\.(?!\d)|(?P<dash>[—–]|-(?=\s)))"
 )
 ROMAN = re.compile(r"[ivxl]+")
 LIST_PREFIX = re.compile(r"\s*(?:-\s+)?")

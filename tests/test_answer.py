@@ -105,6 +105,26 @@ def test_an_annex_list_stays_whole_and_sentences_split() -> None:
     assert found[2].endswith("on the matter.") and found[3].startswith("It shall publish")
 
 
+def test_multi_level_numbered_paragraphs_of_an_annex_are_units_of_their_own() -> None:
+    text = (
+        "- 2.3.When potential donors have lost blood, an algorithm must be applied in the "
+        "following circumstances:\n (a) ante-mortem blood sampling;\n (b) post-mortem blood "
+        "sampling.\n Tissue establishments may accept tissues and cells from such donors only "
+        "if the testing procedures used are validated.\n"
+        "- 2.4.In the case of a deceased donor, blood samples must have been obtained just "
+        "prior to death.\n"
+        "- 2.5.\n (a)In the case of living donors, blood samples must be obtained at the time "
+        "of donation.\n (b)Where tissues can be stored for long periods, repeat testing is "
+        "required.\n"
+        "- 1.2.4.The complete donor records must be reviewed."
+    )
+    found = spans(text)
+    assert any(s.startswith("- 2.4.In the case") and s.endswith("prior to death.") for s in found)
+    five = next(s for s in found if s.startswith("- 2.5."))
+    assert five.endswith("repeat testing is required.") and "2.4." not in five
+    assert found[-1] == "- 1.2.4.The complete donor records must be reviewed."
+
+
 def test_a_definition_keeps_its_limbs_and_drops_the_trailing_semicolon() -> None:
     text = (
         "1. For the purposes of this Regulation, the following definitions shall apply:\n"
