@@ -155,6 +155,9 @@ def test_acts_not_indexed_foreign_law_and_amounts_are_recognised() -> None:
     assert analysed("What is the MHRA fee in pounds?").asks_money
     assert not analysed("What fee reduction do SMEs get?").asks_statistic
     assert analysed("How many ATMPs have been approved so far?").asks_statistic
+    assert analysed("How many CTAs did the MHRA approve in 2024?").asks_statistic
+    assert analysed("How many sites currently hold an HTA licence?").asks_statistic
+    assert not analysed("How many days does the MHRA have to approve a CTA?").asks_statistic
 
 
 def test_places_are_not_unknown_words_and_national_law_is_foreign() -> None:

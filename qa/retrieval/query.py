@@ -120,6 +120,10 @@ DRAFT_ASKED = re.compile(
 STATISTIC_ASKED = re.compile(
     r"\bhow many\b.*\b(?:have|has|were|are)\s+(?:\w+\s+){0,3}(?:been\s+)?(?:approved|"
     r"authorised|authorized|granted|marketed|licensed|refused|rejected|withdrawn|run|conducted)\b"
+    # "how many CTAs did the MHRA approve in 2024", not "how many days does it have to approve"
+    r"|\bhow many\b(?!\s+(?:\w+\s+)?(?:days|weeks|months|years|hours)\b)"
+    r"(?:.*\bdid\b.*\b(?:approve|authori[sz]e|grant|licen[sc]e|refuse|reject|receive|issue"
+    r"|inspect)\b|.*\b(?:currently|at present|right now|nowadays)\b)"
     r"|\bstatistic|\bsuccess rate\b|\bso far\b|\bto date\b|\bper year\b"
     r"|\bannually\b.*\bhow many\b|\bon average\b"
     # how things go in practice: the law sets limits, not typical durations
