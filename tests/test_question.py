@@ -15,6 +15,7 @@ from qa.retrieval.query import (
         ("How long must traceability data be kept?", ["duration"]),
         ("Within how many days must the CAT decide?", ["duration", "quantity"]),
         ("By when did products have to comply?", ["date"]),
+        ("Until when can banked cells be released?", ["date"]),
         ("What reduction of the fee do SMEs get?", ["quantity"]),
         ("Who chairs the committee?", []),
         ("How fast must an investigator tell the sponsor?", ["duration"]),

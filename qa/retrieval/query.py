@@ -70,7 +70,7 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "date": (
         re.compile(
             r"\bby when\b|\bwhen (?:did|does|do|will|must|was|were)\b|\bwhat date\b"
-            r"|\bsince when\b|\bfrom when\b",
+            r"|\bsince when\b|\bfrom when\b|\buntil when\b|\btill when\b",
             re.I,
         ),
         re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? {MONTHS},? \d{{4}}\b"),
