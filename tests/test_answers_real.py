@@ -226,6 +226,28 @@ def test_a_question_about_the_amendments_to_an_act_is_answered_from_the_amending
     assert itself.abstained and "Directive 2001/83/EC is not among" in itself.text
 
 
+def test_an_amending_instrument_is_outranked_only_where_the_held_act_includes_it(
+    qa: QA,
+) -> None:
+    """Point 4, read as a lawyer would: SI 2025/538 amends SI 2004/1031, which is held as at
+    2020, so the instrument is the only indexed text with the new UK trial rules and its text is
+    not penalised; SI 2010/1882 amends SI 2004/1031 too, whose 2020 text includes it."""
+    records = qa.index.manifest.documents
+    assert records["uksi-2004-1031"].version_date < records["uksi-2025-538"].version_date
+    question = (
+        "In the UK, within how many days must the authorities confirm whether a combined "
+        "request for approval of a clinical trial is valid?"
+    )
+    passages = qa.search(question)
+    new_rules = next(p for p in passages if p.chunk.doc_id == "uksi-2025-538")
+    assert "amending" not in new_rules.explain()
+    answer = qa.ask(question)
+    assert first(answer)[0] == "uksi-2025-538", answer.text
+    assert "within the period of 7 days" in answer.text
+    old = qa.search("What offences did the 2010 ATMP regulations insert for traceability?", k=20)
+    assert any(p.explain().get("amending") for p in old if p.chunk.doc_id == "uksi-2010-1882")
+
+
 def test_answers_say_how_current_the_quoted_law_is(qa: QA) -> None:
     """Point 7."""
     answer = qa.ask("What conditions must an exempt ATMP meet in the UK?")

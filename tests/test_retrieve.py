@@ -100,3 +100,21 @@ def test_best_first_is_the_full_sort_s_head_ties_and_all() -> None:
                 best_first(scores, k, uploaded).tolist()
                 == np.lexsort((uploaded, -scores))[:k].tolist()
             ), (trial, k)
+
+
+def test_an_amending_instrument_newer_than_the_held_act_it_amends_is_not_penalised() -> None:
+    from qa.index import DocumentRecord
+    from qa.retrieval.search import _amends_older_text
+
+    def record(doc_id: str, date: str, amends: tuple[str, ...] = ()) -> DocumentRecord:
+        return DocumentRecord(
+            doc_id, doc_id, doc_id, f"{doc_id}.md", "0", 1, version_date=date, amends=amends
+        )
+
+    records = {
+        "act-2020": record("act-2020", "2020-12-31"),
+        "si-2025": record("si-2025", "2025-04-28", ("act-2020",)),
+        "si-2010": record("si-2010", "2010-07-21", ("act-2020", "not-held")),
+    }
+    assert _amends_older_text(records["si-2025"], records)
+    assert not _amends_older_text(records["si-2010"], records)

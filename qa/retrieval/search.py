@@ -8,7 +8,7 @@ A question naming one jurisdiction is answered from it alone; filters restrict t
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,7 +17,7 @@ import numpy as np
 from qa.chunking import Chunk
 from qa.config import Retrieval
 from qa.embed import Embedder
-from qa.index import Index
+from qa.index import DocumentRecord, Index
 from qa.lexical import terms, tokenize
 from qa.retrieval.query import (
     ANSWER_TYPE_NAMES,
@@ -152,6 +152,17 @@ def is_context(chunk: Chunk) -> bool:
     return bool(CONTEXT_SECTIONS.match(chunk.provision))
 
 
+def _amends_older_text(record: DocumentRecord, records: Mapping[str, DocumentRecord]) -> bool:
+    """Whether an amending instrument amends an indexed act held in a version dated before it
+    (SI 2025/538 and the 2020 text of SI 2004/1031): its changes are in no other indexed text."""
+    return any(
+        (held := records.get(doc_id)) is not None
+        and bool(held.version_date and record.version_date)
+        and str(held.version_date) < str(record.version_date)
+        for doc_id in record.amends
+    )
+
+
 def _allowed(chunks: Sequence[Chunk], filters: Filters | None) -> np.ndarray:
     mask = np.ones(len(chunks), dtype=bool)
     if filters is None:
@@ -244,8 +255,12 @@ class Retriever:
         records = index.manifest.documents
         superseded = {d for d, r in records.items() if r.superseded_by}
         self.superseded = np.array([c.doc_id in superseded for c in index.chunks], np.float32)
-        # Amending instruments: their text is mostly what they insert into other acts.
-        self.amending_documents = {d for d, r in records.items() if r.amends}
+        # Amending instruments: their text is mostly what they insert into other acts, which
+        # the consolidated act states as well, unless the act is held only in a version older
+        # than the instrument: then the instrument is where the amended law is read.
+        self.amending_documents = {
+            d for d, r in records.items() if r.amends and not _amends_older_text(r, records)
+        }
         self.amending = np.array(
             [c.doc_id in self.amending_documents for c in index.chunks], np.float32
         )
