@@ -45,6 +45,11 @@ def test_passages_stating_an_answer_type() -> None:
         ("What is the maximum prison sentence for that offence?", False),
         ("What is the deadline for reporting a SUSAR?", False),
         ("Who must keep the traceability data?", False),
+        ("What does the SoHO Regulation mean by a SoHO preparation?", True),
+        ("In the tissue regulations, what does 'the 2004 Act' refer to?", True),
+        ("What does SoHO stand for?", True),
+        ("What does Article 5 require?", False),
+        ("Which provisions does the CTR refer to for fees?", False),
     ],
 )
 def test_definitional_questions(question: str, definitional: bool) -> None:

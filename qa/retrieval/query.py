@@ -34,7 +34,9 @@ NEGATING_PREFIXES = ("non", "un", "in", "im", "dis", "re", "pre", "sub", "co")
 WHAT_IS = re.compile(r"^\s*(?:what\s+(?:is|are)\b|what's|who\s+is)", re.I)
 DEFINITIONAL = re.compile(
     r"^\s*(?:define|definition|meaning)|"
-    r"\b(?:count|counts|qualif\w*|considered|regarded)\s+as\b|\bdefined\b|\bmeaning of\b",
+    r"\b(?:count|counts|qualif\w*|considered|regarded)\s+as\b|\bdefined\b|\bmeaning of\b"
+    # "what does the SoHO Regulation mean by …", "what does 'the 2004 Act' refer to?"
+    r"|\bmean(?:s|t)?\s+by\b|\bwhat (?:does|do)\b.*\b(?:mean|refer to|stand for)\W*$",
     re.I,
 )
 DEFINED_TERM = re.compile(
