@@ -97,8 +97,8 @@ def clean_quote(quote: str) -> str:
 
 def _overlap(question_terms: set[str], text: str, idf: Callable[[str], float]) -> float:
     found = question_terms & word_set(text)
-    total = sum(idf(t) for t in question_terms) or 1.0
-    return sum(idf(t) for t in found) / total
+    total = math.fsum(idf(t) for t in question_terms) or 1.0
+    return math.fsum(idf(t) for t in found) / total
 
 
 def pinpoint(passage: Passage, unit: Unit | None) -> tuple[str, str]:
@@ -193,8 +193,12 @@ def _unit_score(
         source, _, long_form = expansion.partition(" → ")
         if word_set(long_form) <= words:
             words |= word_set(source)
-    total = sum(idf(t) for t in asked) + 0.5 * sum(idf(t) for t in added) or 1.0
-    found = sum(idf(t) for t in asked & words) + 0.5 * sum(idf(t) for t in added & words)
+    # fsum: the same total whatever order the sets are iterated in (it varies between
+    # processes), so two workers give the same answer and ties break the same way
+    total = math.fsum(idf(t) for t in asked) + 0.5 * math.fsum(idf(t) for t in added) or 1.0
+    found = math.fsum(idf(t) for t in asked & words) + 0.5 * math.fsum(
+        idf(t) for t in added & words
+    )
     score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
     provision = passage.chunk.provision
     # the note's opening ("These Regulations amend …"), not its remarks on impact assessments

@@ -2,7 +2,10 @@
 to the questions issue 9 was filed over, one test per point it asks for."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -246,6 +249,36 @@ def test_an_amending_instrument_is_outranked_only_where_the_held_act_includes_it
     assert "within the period of 7 days" in answer.text
     old = qa.search("What offences did the 2010 ATMP regulations insert for traceability?", k=20)
     assert any(p.explain().get("amending") for p in old if p.chunk.doc_id == "uksi-2010-1882")
+
+
+def test_every_process_gives_the_same_answer(real_index: Settings) -> None:
+    """Scores add up word weights over sets, whose order differs from one process to the next
+    (string hash seeds), so two workers broke exact ties differently and answered this question
+    with different quotes; sums are now independent of the order."""
+    question = (
+        "We want to import cord blood from outside the UK for one named patient. What counts "
+        "as a 'one-off import'?"
+    )
+    env = {
+        **os.environ,
+        "QA_INDEX_DIR": str(real_index.index_dir),
+        "QA_CORPUS_DIR": str(real_index.corpus_dir),
+        "QA_SOURCES_FILE": str(real_index.sources_file),
+        # the ONNX export the session's embedder made, not a second one
+        "QA_MODEL_CACHE_DIR": str(Settings(_env_file=None).resolved_model_cache_dir),  # type: ignore[call-arg]
+    }
+    answers = []
+    for seed in ("1", "2"):  # two seeds that broke the tie differently
+        done = subprocess.run(
+            [sys.executable, "-m", "qa", "ask", question, "--json"],
+            env={**env, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        answers.append(json.loads(done.stdout)["answer"])
+    assert answers[0] == answers[1]
 
 
 def test_answers_say_how_current_the_quoted_law_is(qa: QA) -> None:

@@ -6,6 +6,7 @@ headings; penalties for context, superseded and amending texts), each kept per p
 A question naming one jurisdiction is answered from it alone; filters restrict the candidates.
 """
 
+import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -463,8 +464,8 @@ class Retriever:
     def _title_overlap(self, tokens: set[str]) -> np.ndarray:
         """Share of the question's (IDF-weighted) words found in each chunk's document title."""
         idf = {t: self.index.lexical.idf(t) for t in tokens}
-        total = sum(idf.values()) or 1.0
-        shares = [sum(idf[t] for t in tokens & words) / total for words in self.title_words]
+        total = math.fsum(idf.values()) or 1.0  # fsum: independent of the sets' order
+        shares = [math.fsum(idf[t] for t in tokens & words) / total for words in self.title_words]
         per_document = np.array([*shares, 0.0], dtype=np.float32)  # -1: no manifest entry
         out: np.ndarray = per_document[self.document_of]
         return out
