@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qa.lexical import tokenize, word_set
+from qa.lexical import tokenize, word_pairs, word_set
 from qa.provision_links import provision_url
 from qa.retrieval.query import Query, defined_terms, finds_answer_type, names_term
 from qa.retrieval.search import Passage, is_context
@@ -40,7 +40,9 @@ SUMMARY_POSITION = 0.0002  # per character into the note: an overview is read fr
 SUMS_UP = re.compile(
     r"(?:These|This) (?:Regulations?|Order|Directive) (?:amend|make|implement|revoke)"
 )
+PHRASE_BONUS = 0.3  # the share of the question's word pairs the unit has as pairs
 BREVITY = 0.0001  # per character: of two units as good, the shorter
+TIE = 1e-9  # scores this close are equal (floating-point rounding)
 # An answer unit never ends on a lead-in or a dangling conjunction (the units module avoids
 # them; this is the last guard, the same test the evaluation's fragment rate applies).
 DANGLING_END = re.compile(r"(?:[:;,—–-]|\b(?:and|or))\s*$", re.I)
@@ -180,9 +182,9 @@ def _unit_score(
     unit: Unit,
     idf: Callable[[str], float],
 ) -> float:
-    """How well a unit answers: the question's words in it (glossary additions count half),
-    its passage's score, a stated duration/date/number when asked for, the definition of the
-    term asked about (and not of another term), and brevity."""
+    """How well a unit answers: the question's words in it (glossary additions count half)
+    and its word pairs, its passage's score, a stated duration/date/number when asked for, the
+    definition of the term asked about (and not of another term), and brevity."""
     text = unit.text(passage.text)
     asked = query.asked
     added = set(query.stems) - asked
@@ -200,6 +202,11 @@ def _unit_score(
         idf(t) for t in added & words
     )
     score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
+    # The question's phrases as phrases ("give … a written assurance" → "assurance in
+    # writing" is not one, "give an assurance" is): of two units with the same words, the one
+    # that says it the way the question does.
+    if pairs := word_pairs(query.text):
+        score += PHRASE_BONUS * len(pairs & word_pairs(text)) / len(pairs)
     provision = passage.chunk.provision
     # the note's opening ("These Regulations amend …"), not its remarks on impact assessments
     summary = provision.startswith("Explanatory note") and query.overview and unit.start < 600
@@ -271,8 +278,8 @@ def compose_answer(
             merit = candidate.score + BREVITY * unit.size
             if unit.skip is None:
                 whole[unit.start] = merit
-            elif merit <= whole.get(unit.start, -math.inf):
-                continue
+            elif merit <= whole.get(unit.start, -math.inf) + TIE:
+                continue  # (a tie, up to rounding: adding back the brevity is not exact)
             if i not in best_of or candidate.score > best_of[i].score:
                 best_of[i] = candidate
             summary = query.overview and passage.chunk.provision.startswith("Explanatory note")

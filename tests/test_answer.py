@@ -355,3 +355,28 @@ def test_a_unit_ending_on_a_lead_in_whose_points_are_elsewhere_is_never_quoted()
     # ... which the answer never quotes
     assert not is_fragment(answer.text), answer.text
     assert "for 30 years. [1]" in answer.text
+
+
+def test_of_two_units_with_the_question_s_words_the_one_with_its_phrases_is_quoted() -> None:
+    scattered = chunk(
+        "(3) It is a defence to an offence if the place where the patient is treated has a "
+        "system, and a traceability assurance was given in writing.",
+        section="regulation 4(3)",
+        jurisdiction="UK",
+    )
+    phrased = chunk(
+        "(4) It is an offence to give an assurance in writing that a traceability system is in "
+        "place where none is, whoever the person giving it may be and whatever it is given for.",
+        ordinal=1,
+        section="regulation 4(4)",
+        jurisdiction="UK",
+    )
+    answer = compose_answer(
+        query(
+            "Is it an offence to give an assurance in writing that a traceability system is "
+            "in place?"
+        ),
+        [Passage(1, 1.0, scattered), Passage(2, 1.0, phrased)],
+        idf=lexical_idf,
+    )
+    assert answer.citations[0].section == "regulation 4(4)", answer.text
