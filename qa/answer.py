@@ -10,7 +10,7 @@ jurisdiction, where both have a provision on point, gets one quote from each ("E
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from qa.lexical import tokenize, word_pairs, word_set
@@ -175,19 +175,38 @@ class _Candidate:
     unit: Unit
 
 
+@dataclass(frozen=True)
+class _Words:
+    """The question's words with their weights (IDF; a glossary addition counts half), worked
+    out once per answer rather than once per unit."""
+
+    weight: dict[str, float]
+    total: float
+
+    @classmethod
+    def of(cls, query: Query, idf: Callable[[str], float]) -> "_Words":
+        weight = {t: 0.5 * idf(t) for t in set(query.stems) - query.asked}
+        weight.update({t: idf(t) for t in query.asked})
+        # fsum: the same total whatever order the sets are iterated in (it varies between
+        # processes), so two workers give the same answer and ties break the same way
+        return cls(weight, math.fsum(weight.values()) or 1.0)
+
+    def share(self, words: Collection[str]) -> float:
+        """The weighted share of the question's words among `words`."""
+        return math.fsum(self.weight[t] for t in words if t in self.weight) / self.total
+
+
 def _unit_score(
     query: Query,
     passage: Passage,
     top_score: float,
     unit: Unit,
-    idf: Callable[[str], float],
+    question: _Words,
 ) -> float:
     """How well a unit answers: the question's words in it (glossary additions count half)
     and its word pairs, its passage's score, a stated duration/date/number when asked for, the
     definition of the term asked about (and not of another term), and brevity."""
     text = unit.text(passage.text)
-    asked = query.asked
-    added = set(query.stems) - asked
     # The provision's heading and the act's title say what the unit is about ("Traceability",
     # "… on advanced therapy medicinal products").
     words = word_set(text) | word_set(passage.chunk.context) | word_set(passage.chunk.title)
@@ -195,13 +214,7 @@ def _unit_score(
         source, _, long_form = expansion.partition(" → ")
         if word_set(long_form) <= words:
             words |= word_set(source)
-    # fsum: the same total whatever order the sets are iterated in (it varies between
-    # processes), so two workers give the same answer and ties break the same way
-    total = math.fsum(idf(t) for t in asked) + 0.5 * math.fsum(idf(t) for t in added) or 1.0
-    found = math.fsum(idf(t) for t in asked & words) + 0.5 * math.fsum(
-        idf(t) for t in added & words
-    )
-    score = found / total + PASSAGE_PRIOR * (passage.score - top_score)
+    score = question.share(words) + PASSAGE_PRIOR * (passage.score - top_score)
     # The question's phrases as phrases ("give … a written assurance" → "assurance in
     # writing" is not one, "give an assurance" is): of two units with the same words, the one
     # that says it the way the question does.
@@ -259,6 +272,7 @@ def compose_answer(
     if not passages:
         raise ValueError("compose_answer needs at least one passage")
     top = passages[0].score
+    question = _Words.of(query, idf)
     candidates: list[_Candidate] = []
     best_of: dict[int, _Candidate] = {}
     for i, passage in enumerate(passages):
@@ -270,9 +284,9 @@ def compose_answer(
                 # a signature, a date, "(This note is not part of the Regulations)", a heading
                 # in capitals ("LABELLING OF INVESTIGATIONAL MEDICINAL PRODUCTS")
                 continue
-            if DANGLING_END.search(clean_quote(span)):
+            if DANGLING_END.search(span[-12:]):  # (the end is all it looks at)
                 continue  # "… the data to be registered include:" with its points elsewhere
-            candidate = _Candidate(_unit_score(query, passage, top, unit, idf), i, unit)
+            candidate = _Candidate(_unit_score(query, passage, top, unit, question), i, unit)
             # One point of a long list (lead-in … point) only where it answers better than the
             # list's first points, brevity aside: not "(i) Special storage precautions" alone.
             merit = candidate.score + BREVITY * unit.size
