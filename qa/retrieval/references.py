@@ -6,6 +6,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from qa.retrieval.glossary import MEMBER_STATES
+
 ARTICLES = re.compile(
     r"\b(?:articles?|arts?\.?)\s+(\d+[a-z]?(?:\(\w+\))*"
     r"(?:\s*(?:,|and|or|to|-|–)\s*\d+[a-z]?(?:\(\w+\))*)*)",
@@ -46,11 +48,7 @@ FOREIGN_ADJECTIVES = (
 # A Member State's own law ("under Irish law", "the French national health insurance"): the
 # index holds EU and UK law, not national law; "the German competent authority" acting under
 # EU law is another matter, so only law, acts, legislation and insurance count.
-MEMBER_STATE_ADJECTIVES = (
-    r"(?:Austrian|Belgian|Bulgarian|Croatian|Cypriot|Czech|Danish|Estonian|Finnish|French|"
-    r"German|Greek|Hungarian|Irish|Italian|Latvian|Lithuanian|Luxembourgish|Maltese|Dutch|"
-    r"Polish|Portuguese|Romanian|Slovak|Slovenian|Spanish|Swedish)"
-)
+MEMBER_STATE_ADJECTIVES = f"(?:{'|'.join(MEMBER_STATES.values())})"
 # "in Japan", "under Swiss law", "the US Orphan Drug Act", "Japan's PMDA" — not "a US company",
 # "based in Japan".
 FOREIGN_LAW = re.compile(
