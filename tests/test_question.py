@@ -195,3 +195,11 @@ def test_a_foreign_country_s_own_body_or_law_is_foreign() -> None:
         "South Korea",
     )
     assert analysed("How does China's NMPA classify a cell therapy?").foreign == ("NMPA", "China")
+
+
+def test_third_countries_and_eea_states_come_from_one_list() -> None:
+    assert analysed("What is the penalty under Turkish law?").foreign == ("Turkish law",)
+    assert analysed("How long is exclusivity in Mexico?").foreign == ("Mexico",)
+    norway = analysed("Can our Norway site release batches for the EU?")
+    assert norway.foreign == () and "Norway" not in norway.unknown
+    assert "Norway → European Economic Area" in norway.expansions

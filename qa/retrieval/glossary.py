@@ -197,41 +197,37 @@ MEMBER_STATES: dict[str, str] = {
     "Spain": "Spanish",
     "Sweden": "Swedish",
 }
-THIRD_COUNTRIES = [
-    "US",
-    "USA",
-    "America",
-    "American",
-    "Japan",
-    "Japanese",
-    "Switzerland",
-    "Swiss",
-    "Canada",
-    "Canadian",
-    "Australia",
-    "Australian",
-    "China",
-    "Chinese",
-    "India",
-    "Indian",
-    "Brazil",
-    "Brazilian",
-    "Korea",
-    "Korean",
-    "Singapore",
-    "Israel",
-    "Israeli",
-    "Mexico",
-    "Russia",
-    "Turkey",
-    "Norway",
-    "Norwegian",
-    "Iceland",
-    "Liechtenstein",
-]
+# Countries outside the EU, the EEA and the UK, with their adjectives; their own law is not
+# held (`references.FOREIGN_LAW` is built from this list).
+THIRD_COUNTRIES: dict[str, str] = {
+    "United States": "US",
+    "USA": "American",
+    "US": "American",
+    "America": "American",
+    "Japan": "Japanese",
+    "Switzerland": "Swiss",
+    "Canada": "Canadian",
+    "Australia": "Australian",
+    "China": "Chinese",
+    "India": "Indian",
+    "Brazil": "Brazilian",
+    "South Korea": "Korean",
+    "Korea": "Korean",
+    "Singapore": "Singaporean",
+    "Israel": "Israeli",
+    "New Zealand": "New Zealand",
+    "Mexico": "Mexican",
+    "Russia": "Russian",
+    "Turkey": "Turkish",
+    "Saudi Arabia": "Saudi",
+    "South Africa": "South African",
+}
+# The EEA states outside the EU apply the EU's medicines law ("Text with EEA relevance").
+EEA_STATES = ("Norway", "Norwegian", "Iceland", "Icelandic", "Liechtenstein")
 PLACES: dict[str, str] = {
     **{name: "Member State" for pair in MEMBER_STATES.items() for name in pair},
-    **{name: "third country" for name in THIRD_COUNTRIES},
+    **{name: "European Economic Area" for name in EEA_STATES},
+    **{name: "third country" for pair in THIRD_COUNTRIES.items() for name in pair},
 }
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*")
 

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from qa.retrieval.glossary import MEMBER_STATES
+from qa.retrieval.glossary import MEMBER_STATES, THIRD_COUNTRIES
 
 ARTICLES = re.compile(
     r"\b(?:articles?|arts?\.?)\s+(\d+[a-z]?(?:\(\w+\))*"
@@ -36,14 +36,9 @@ FOREIGN_REGULATORS = re.compile(
     r"\b(?:FDA|Food and Drug Administration|PMDA|Swissmedic|Health Canada|TGA|NMPA|ANVISA|"
     r"CDSCO|MFDS|HSA)\b"
 )
-FOREIGN_PLACES = (
-    r"(?:the\s+)?(?:United States|USA|U\.S\.A?\.?|US|America|Japan|Switzerland|Canada|"
-    r"Australia|China|India|Brazil|South Korea|Korea|Singapore|Israel|New Zealand|Mexico|"
-    r"Russia|Turkey|Saudi Arabia|South Africa)"
-)
+FOREIGN_PLACES = rf"(?:the\s+)?(?:{'|'.join(map(re.escape, THIRD_COUNTRIES))}|U\.S\.A?\.?)"
 FOREIGN_ADJECTIVES = (
-    r"(?:US|U\.S\.|American|Japanese|Swiss|Canadian|Australian|Chinese|Indian|Brazilian|"
-    r"Korean|Israeli)"
+    rf"(?:{'|'.join(map(re.escape, dict.fromkeys(THIRD_COUNTRIES.values())))}|U\.S\.)"
 )
 # A Member State's own law ("under Irish law", "the French national health insurance"): the
 # index holds EU and UK law, not national law; "the German competent authority" acting under

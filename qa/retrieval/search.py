@@ -156,10 +156,11 @@ def is_context(chunk: Chunk) -> bool:
 def _amends_older_text(record: DocumentRecord, records: Mapping[str, DocumentRecord]) -> bool:
     """Whether an amending instrument amends an indexed act held in a version dated before it
     (SI 2025/538 and the 2020 text of SI 2004/1031): its changes are in no other indexed text."""
-    return any(
+    made = record.version_date
+    return made is not None and any(
         (held := records.get(doc_id)) is not None
-        and bool(held.version_date and record.version_date)
-        and str(held.version_date) < str(record.version_date)
+        and held.version_date is not None
+        and held.version_date < made
         for doc_id in record.amends
     )
 
