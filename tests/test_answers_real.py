@@ -135,6 +135,13 @@ def test_citation_forms_acronyms_and_instructions_are_understood(qa: QA) -> None
     assert national.abstained and "Italian law" in national.text
 
 
+def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
+    """"By phone" is what the texts call "orally", a participant is a "subject"."""
+    phone = qa.ask("In a UK trial, can the investigator report a serious adverse event by phone?")
+    assert "may be made orally" in phone.text
+    assert qa.analyse("Can trial participants be paid?").expanded.count("subjects") == 1
+
+
 def test_an_overview_reads_the_note_from_its_first_sentence_in_order(qa: QA) -> None:
     """Point 2: "what does SI 2025/87 change" quotes the note's opening, not whichever of its
     sentences is shortest; two units of one passage keep the passage's order."""
