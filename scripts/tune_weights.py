@@ -81,7 +81,8 @@ def main() -> int:
                 now = points(qa, sets)
                 gain = sum(p for _, p in now.values()) - sum(p for _, p in best.values())
                 loses = any(now[s][0] < best[s][0] for s in sets)
-                print(f"{name:15} {current:g} -> {value:g}: {gain:+d}{' (a set loses)' if loses else ''}")
+                note = " (a set loses)" if loses else ""
+                print(f"{name:15} {current:g} -> {value:g}: {gain:+d}{note}")
                 if gain >= args.min_gain and not loses:
                     weights, best, changed = trial, now, True
                     print("  kept", {s: a for s, (a, _) in now.items()})
