@@ -140,6 +140,15 @@ def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
     phone = qa.ask("In a UK trial, can the investigator report a serious adverse event by phone?")
     assert "may be made orally" in phone.text
     assert qa.analyse("Can trial participants be paid?").expanded.count("subjects") == 1
+    # the field's own acronyms are not unknown names
+    for question in (
+        "How long do the sponsor and the CI have to keep the TMF once our CT has ended?",
+        "Our AAV gene therapy counts as a GMO: what has to go with the MAA?",
+        "Can we get SA from the EMA as an SME developing an iPSC product?",
+    ):
+        assert not qa.analyse(question).unknown, question
+    archive = qa.ask("How long do the sponsor and the CI have to keep the TMF after a CT ends?")
+    assert not archive.abstained
 
 
 def test_an_overview_reads_the_note_from_its_first_sentence_in_order(qa: QA) -> None:
