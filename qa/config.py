@@ -231,8 +231,15 @@ class Settings(BaseSettings):
         0.9,
         ge=0,
         le=3,
-        description="Evidence at or above which a word the corpus never uses does not, alone, "
-        "refuse the question.",
+        description="Evidence at or above which a name the corpus never mentions ('Kymriah', "
+        "'the FDA', 'tocilizumab') does not, alone, refuse the question.",
+    )
+    rare_word_evidence: float = Field(
+        0.6,
+        ge=0,
+        le=3,
+        description="Evidence at or above which another word the corpus never uses "
+        "('apheresis', 'germline', 'radiotracer') does not, alone, refuse the question.",
     )
     admin_token: str | None = Field(
         None,

@@ -271,6 +271,7 @@ class QA:
             evidence,
             abstain_below=self.settings.abstain_below,
             strong_evidence=self.settings.strong_evidence,
+            rare_word_evidence=self.settings.rare_word_evidence,
         )
         if reason is not None:
             answer = abstain(question, passages, evidence, reason)

@@ -1,6 +1,7 @@
 """When to refuse: the question names an act the index does not hold, asks for an amount or a
-figure the passages do not state, uses words the corpus never uses while the evidence is weak,
-or the evidence is weak. Each refusal says why in a sentence the user can act on."""
+figure the passages do not state, names something the corpus never mentions while the evidence
+is short of strong, uses a word the corpus never uses while the evidence is weak, or the
+evidence is weak. Each refusal says why in a sentence the user can act on."""
 
 from collections.abc import Sequence
 
@@ -20,6 +21,7 @@ def refusal_reason(
     *,
     abstain_below: float,
     strong_evidence: float,
+    rare_word_evidence: float,
 ) -> str | None:
     """The reason to refuse this question, or None to answer it."""
     if query.unindexed:
@@ -37,6 +39,8 @@ def refusal_reason(
         )
     if query.unknown and evidence < strong_evidence:
         return f"The indexed documents never mention {_names(query.unknown)}."
+    if query.rare and evidence < rare_word_evidence:
+        return f"The indexed documents never mention {_names(query.rare)}."
     if query.asks_statistic:
         return (
             "The indexed documents are legal texts; they do not state figures like this or "

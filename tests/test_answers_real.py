@@ -151,6 +151,19 @@ def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
     assert not archive.abstained
 
 
+def test_a_rare_word_refuses_only_on_weak_evidence(qa: QA) -> None:
+    """A practitioner's word the texts never use ("apheresis") does not refuse a question the
+    texts answer; a medicine's name or an off-topic word still does."""
+    apheresis = qa.ask(
+        "Is leukapheresis material for our CAR-T covered by the SoHO rules on donor testing?"
+    )
+    assert not apheresis.abstained and apheresis.citations[0].doc_id == "32024R1938"
+    dose = qa.ask("What is the usual tocilizumab dose for cytokine release syndrome after CAR-T?")
+    assert dose.abstained and "“tocilizumab”" in dose.text
+    bread = qa.ask("What's a good sourdough starter recipe?")
+    assert bread.abstained and "“sourdough”" in bread.text
+
+
 def test_an_overview_reads_the_note_from_its_first_sentence_in_order(qa: QA) -> None:
     """Point 2: "what does SI 2025/87 change" quotes the note's opening, not whichever of its
     sentences is shortest; two units of one passage keep the passage's order."""

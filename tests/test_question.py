@@ -5,6 +5,7 @@ from qa.retrieval.query import (
     defined_terms,
     finds_answer_type,
     is_definitional,
+    is_name,
     unknown_terms,
 )
 
@@ -105,6 +106,15 @@ def test_unknown_terms_are_names_and_rare_words_the_corpus_never_uses() -> None:
     )
     # The first word of a sentence is capitalised anyway.
     assert unknown_terms("Explain dose", known=known, word_pieces=_pieces) == []
+
+
+def test_names_and_rare_words_are_told_apart() -> None:
+    """A capitalised word or a medicine's name names something; "apheresis" is a rare word."""
+    question = "Is tocilizumab or Kymriah given after apheresis?"
+    assert is_name("Kymriah", question) and is_name("tocilizumab", question)
+    assert not is_name("apheresis", question)
+    assert not is_name("Ortho", "Ortho surgeons harvest marrow: is that an ATMP?")
+    assert all(is_name(w, "x") for w in ("metformin", "paracetamol", "tisagenlecleucel"))
 
 
 def test_field_terms_the_corpus_never_uses_are_not_unknown() -> None:

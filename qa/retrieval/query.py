@@ -30,6 +30,15 @@ from qa.retrieval.references import (
 
 WORD = re.compile(r"\b[A-Za-z][\w-]*\b")
 NEGATING_PREFIXES = ("non", "un", "in", "im", "dis", "re", "pre", "sub", "co")
+# The endings of medicines' international non-proprietary names ("tocilizumab", "metformin",
+# "tisagenlecleucel"): a lower-case word ending so names a product, like a capitalised one.
+MEDICINE_NAME = re.compile(
+    r"(?:mab|cept|tinib|ciclib|parib|stat|pril|sartan|olol|dipine|azole|cillin|cycline|mycin|"
+    r"floxacin|vir|prazole|tidine|setron|triptan|gliptin|gliflozin|formin|glitazone|parin|"
+    r"xaban|gatran|caine|profen|coxib|oxetine|azepam|azolam|barbital|semide|thiazide|sone|"
+    r"olone|lukast|glutide|relin|leucel|vec|amol)s?$",
+    re.I,
+)
 
 WHAT_IS = re.compile(r"^\s*(?:what\s+(?:is|are)\b|what's|who\s+is)", re.I)
 DEFINITIONAL = re.compile(
@@ -235,6 +244,15 @@ def unknown_terms(
     return found
 
 
+def is_name(word: str, question: str) -> bool:
+    """Whether an unknown word of the question names something (a product, a body, a
+    medicine) rather than being a rare everyday or technical word ("apheresis", "germline",
+    "radiotracer"): capitalised other than as the question's first word, or a medicine's name."""
+    first = WORD.search(question)
+    capitalised = word[0].isupper() and not (first and first.group(0) == word)
+    return capitalised or bool(MEDICINE_NAME.search(word))
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """What question analysis needs to know about the index: the documents and their names,
@@ -265,7 +283,8 @@ class Query:
     definitional: bool  # "what is X", "define X", "does X count as"
     overview: bool = False  # "summarise X", "what does SI 2025/87 change"
     headings: tuple[re.Pattern[str], ...] = ()
-    unknown: tuple[str, ...] = ()  # words the corpus never uses
+    unknown: tuple[str, ...] = ()  # names the corpus never uses ("Kymriah", "tocilizumab")
+    rare: tuple[str, ...] = ()  # other words it never uses ("apheresis", "germline")
     unindexed: tuple[NamedAct, ...] = ()  # acts named that the index does not hold
     foreign: tuple[str, ...] = ()  # "the FDA", "in Japan": law the index does not hold
     asks_money: bool = False
@@ -286,6 +305,7 @@ class Query:
             "definitional": self.definitional,
             "overview": self.overview,
             "unknown_terms": list(self.unknown),
+            "rare_words": list(self.rare),
             "unindexed_acts": [a.name for a in self.unindexed],
             "foreign": list(self.foreign),
         }
@@ -317,6 +337,9 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
             question, vocabulary.documents, vocabulary.unindexed, vocabulary.mentioned_acts
         )
     )
+    unknown = unknown_terms(
+        question, known=vocabulary.known, word_pieces=vocabulary.word_pieces, names=vocabulary.names
+    )
     return Query(
         text=question,
         expanded=expanded,
@@ -330,14 +353,8 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         definitional=is_definitional(question),
         overview=bool(OVERVIEW.search(question)),
         headings=tuple(heading_intents(question)),
-        unknown=tuple(
-            unknown_terms(
-                question,
-                known=vocabulary.known,
-                word_pieces=vocabulary.word_pieces,
-                names=vocabulary.names,
-            )
-        ),
+        unknown=tuple(w for w in unknown if is_name(w, question)),
+        rare=tuple(w for w in unknown if not is_name(w, question)),
         unindexed=tuple(unindexed),
         foreign=tuple(foreign_jurisdictions(question)),
         asks_money=bool(MONEY_ASKED.search(question)),
