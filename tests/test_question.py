@@ -2,6 +2,7 @@ import pytest
 
 from qa.retrieval.query import (
     answer_types,
+    asked_clause,
     defined_terms,
     finds_answer_type,
     is_definitional,
@@ -115,6 +116,18 @@ def test_names_and_rare_words_are_told_apart() -> None:
     assert not is_name("apheresis", question)
     assert not is_name("Ortho", "Ortho surgeons harvest marrow: is that an ATMP?")
     assert all(is_name(w, "x") for w in ("metformin", "paracetamol", "tisagenlecleucel"))
+
+
+def test_a_name_that_only_sets_the_scene_does_not_refuse_as_a_name() -> None:
+    """The clause that asks decides: "GvHD" sets the scene, "Kymriah" is asked about."""
+    assert asked_clause("Our GvHD patient needs cells - who takes responsibility?") == (
+        "who takes responsibility?"
+    )
+    assert asked_clause("We use it on wards. What does Kymriah cost?") == "What does Kymriah cost?"
+    scene = analysed("We treat a GvHD patient under the HMR: who must take responsibility?")
+    assert scene.unknown == () and "GvHD" in scene.rare
+    asked = analysed("What does the HMR say about the price of Kymriah?")
+    assert asked.unknown == ("Kymriah",) and "Kymriah" not in asked.rare
 
 
 def test_field_terms_the_corpus_never_uses_are_not_unknown() -> None:

@@ -29,6 +29,7 @@ from qa.retrieval.references import (
 )
 
 WORD = re.compile(r"\b[A-Za-z][\w-]*\b")
+CLAUSE_BREAK = re.compile(r"\s[-–—]\s|:\s")
 NEGATING_PREFIXES = ("non", "un", "in", "im", "dis", "re", "pre", "sub", "co")
 # The endings of medicines' international non-proprietary names ("tocilizumab", "metformin",
 # "tisagenlecleucel"): a lower-case word ending so names a product, like a capitalised one.
@@ -244,6 +245,14 @@ def unknown_terms(
     return found
 
 
+def asked_clause(question: str) -> str:
+    """The part of a question that asks: its last sentence, after its last dash or colon
+    ("Our myeloma patient's harvest came back positive - can the lab still process it?" →
+    "can the lab still process it?"). The rest sets the scene."""
+    last = re.split(r"(?<=[.?!])\s+", question.strip())[-1]
+    return CLAUSE_BREAK.split(last)[-1]
+
+
 def is_name(word: str, question: str) -> bool:
     """Whether an unknown word of the question names something (a product, a body, a
     medicine) rather than being a rare everyday or technical word ("apheresis", "germline",
@@ -284,7 +293,7 @@ class Query:
     overview: bool = False  # "summarise X", "what does SI 2025/87 change"
     headings: tuple[re.Pattern[str], ...] = ()
     unknown: tuple[str, ...] = ()  # names the corpus never uses ("Kymriah", "tocilizumab")
-    rare: tuple[str, ...] = ()  # other words it never uses ("apheresis", "germline")
+    rare: tuple[str, ...] = ()  # other words it never uses ("apheresis"), names setting the scene
     unindexed: tuple[NamedAct, ...] = ()  # acts named that the index does not hold
     foreign: tuple[str, ...] = ()  # "the FDA", "in Japan": law the index does not hold
     asks_money: bool = False
@@ -340,6 +349,10 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
     unknown = unknown_terms(
         question, known=vocabulary.known, word_pieces=vocabulary.word_pieces, names=vocabulary.names
     )
+    # A name refuses where the question asks about it ("What is the dose of Kymriah?"), not
+    # where it only sets the scene ("We make a one-off MSC product for a GvHD patient - who …").
+    asked = set(WORD.findall(asked_clause(question)))
+    names = {w for w in unknown if is_name(w, question) and w in asked}
     return Query(
         text=question,
         expanded=expanded,
@@ -353,8 +366,8 @@ def analyse(question: str, vocabulary: Vocabulary) -> Query:
         definitional=is_definitional(question),
         overview=bool(OVERVIEW.search(question)),
         headings=tuple(heading_intents(question)),
-        unknown=tuple(w for w in unknown if is_name(w, question)),
-        rare=tuple(w for w in unknown if not is_name(w, question)),
+        unknown=tuple(w for w in unknown if w in names),
+        rare=tuple(w for w in unknown if w not in names),
         unindexed=tuple(unindexed),
         foreign=tuple(foreign_jurisdictions(question)),
         asks_money=bool(MONEY_ASKED.search(question)),
