@@ -224,15 +224,18 @@ def word_set(text: str) -> frozenset[str]:
 def word_pairs(text: str) -> frozenset[str]:
     """Adjacent stem pairs of a text ("give_assur", "written_assur"), the phrases `terms`
     indexes, remembered like `word_set`."""
-    stems = tokenize(text)
-    return frozenset(f"{a}_{b}" for a, b in zip(stems, stems[1:], strict=False))
+    return frozenset(_pairs(tokenize(text)))
+
+
+def _pairs(stems: list[str]) -> list[str]:
+    return [f"{a}_{b}" for a, b in zip(stems, stems[1:], strict=False)]
 
 
 def terms(text: str) -> list[str]:
     """Index terms: word stems plus adjacent pairs, so phrases ("marketing authorisation
     holder") outscore the same words scattered over a passage."""
     stems = tokenize(text)
-    return stems + [f"{a}_{b}" for a, b in zip(stems, stems[1:], strict=False)]
+    return stems + _pairs(stems)
 
 
 class LexicalIndex:

@@ -19,26 +19,10 @@ import numpy as np
 from qa.config import Retrieval, Settings
 from qa.evaluate import EvalItem, evaluate, load_items
 from qa.pipeline import QA
+from qa.retrieval.search import STRUCTURAL_SIGNALS
 
 FACTORS = (0.0, 0.5, 1.5, 2.0)
-TUNED = (
-    "dense",
-    "lexical",
-    "document",
-    "provision",
-    "jurisdiction",
-    "title",
-    "subject",
-    "definition",
-    "answer_type",
-    "heading",
-    "summary",
-    "referenced",
-    "context",
-    "superseded",
-    "amending",
-    "sibling_margin",
-)
+TUNED = ("dense", "lexical", *STRUCTURAL_SIGNALS, "sibling_margin")
 
 
 def points(qa: QA, sets: dict[str, list[EvalItem]]) -> dict[str, tuple[int, int]]:
@@ -76,8 +60,8 @@ def main() -> int:
                 value = round(current * factor, 4)
                 if value == current:
                     continue
-                trial = weights.model_copy(update={name: value})
-                qa.weights = Retrieval.model_validate(trial.model_dump())
+                trial = Retrieval.model_validate({**weights.model_dump(), name: value})
+                qa.weights = trial
                 now = points(qa, sets)
                 gain = sum(p for _, p in now.values()) - sum(p for _, p in best.values())
                 loses = any(now[s][0] < best[s][0] for s in sets)
