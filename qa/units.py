@@ -35,6 +35,14 @@ HARD_BREAK = "[…]"
 # UK drafting: "(1) … if the following conditions are met." then "(2) Condition A is that …".
 ADOPTS = re.compile(r"\bfollowing conditions are (?:met|satisfied)\.?\s*$")
 CONDITION = re.compile(r"^\s*(?:-\s*)?\(\w+\)\s*Condition [A-Z]\b")
+# A sentence that only makes sense with the one before: "That notification shall be made
+# within 15 days", "Those implementing acts shall …", "In that case, …" (not "This Regulation
+# shall apply …", which names the act).
+CONTINUES = re.compile(
+    r"(?:(?:That|This|Those|These|Such|The said)\s+(?!(?:Regulations?|Directive|Article|"
+    r"Chapter|Title|Section|Part|Annex|Schedule|Order|Decision)\b)[a-z]"
+    r"|It\s+(?:shall|does|is|may|must)\b|In (?:that|this|such) cases?\b|Where such\b)"
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ def _lines(text: str) -> list[Line]:
                 parent: int | None = len(out) - 1
             elif previous is not None and OPEN_END.search(before):
                 parent = previous.parent
+            elif (root := _continued(out, text, stripped, end)) is not None:
+                parent = root  # quoted with the paragraph it continues
+                stack[:] = [root]
             else:
                 stack.clear()
                 parent = None
@@ -160,6 +171,19 @@ def _lines(text: str) -> list[Line]:
         out.append(Line(start, end, level, label, parent))
         stack.append(len(out) - 1)
     return out
+
+
+def _continued(out: Sequence[Line], text: str, line: str, end: int) -> int | None:
+    """The paragraph a sentence continues ("That notification shall be made within 15 days"
+    after "… shall be notified to the Member States"), if it fits in one unit with it."""
+    if not out or not CONTINUES.match(line):
+        return None
+    root = len(out) - 1
+    while (parent := out[root].parent) is not None:
+        root = parent
+    if out[root].label == HARD_BREAK or end - out[root].start > MAX_UNIT_CHARS:
+        return None
+    return root
 
 
 def _descendants(tree: Sequence[Line], i: int) -> int:

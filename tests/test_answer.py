@@ -105,6 +105,27 @@ def test_an_annex_list_stays_whole_and_sentences_split() -> None:
     assert found[2].endswith("on the matter.") and found[3].startswith("It shall publish")
 
 
+def test_a_sentence_that_continues_a_paragraph_is_quoted_with_it() -> None:
+    """A sentence "That notification shall be made within 15 days" says nothing without the
+    paragraph it continues; "This Regulation shall apply …" names the act and stands alone."""
+    text = (
+        "1. The temporary halt of a clinical trial shall be notified to the Member States "
+        "concerned through the EU portal.\n"
+        "That notification shall be made not later than in 15 days of the date of the "
+        "temporary halt.\n"
+        "2. The restart of a clinical trial shall be notified.\n"
+        "This Regulation shall apply from 31 January 2022."
+    )
+    found = spans(text)
+    assert found[0].startswith("1. The temporary halt") and found[0].endswith("temporary halt.")
+    assert not any(s.startswith("That notification") for s in found)
+    assert found[1] == "2. The restart of a clinical trial shall be notified."
+    assert found[2] == "This Regulation shall apply from 31 January 2022."
+    # past the unit cap, the two stay apart rather than be cut
+    long_text = text.replace("through the EU portal", "through the EU portal" + " and" * 300)
+    assert any(s.startswith("That notification") for s in spans(long_text))
+
+
 def test_multi_level_numbered_paragraphs_of_an_annex_are_units_of_their_own() -> None:
     text = (
         "- 2.3.When potential donors have lost blood, an algorithm must be applied in the "

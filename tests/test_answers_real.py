@@ -34,11 +34,12 @@ def first(answer: Answer) -> tuple[str, str]:
 
 def test_measured_on_what_the_user_reads(qa: QA) -> None:
     """Point 1 (CI gate): validation figures, with a margin under those measured when this was
-    last measured (answer 0.766, citation [1] 0.723, hit@5 0.894, refusals 14/16 and 0/47)."""
+    last measured (answer 0.809, citation [1] 0.787, hit@5 0.894, refusals 14/16 and 0/47):
+    three answers' worth (0.064) below each."""
     report = evaluate(load_items(VALIDATE), lambda q: qa.ask(q), k=5)
     summary = report.summary()
-    assert summary["answer_accuracy"] >= 0.7, report.to_json()
-    assert summary["citation1_accuracy"] >= 0.66, report.to_json()
+    assert summary["answer_accuracy"] >= 0.74, report.to_json()
+    assert summary["citation1_accuracy"] >= 0.72, report.to_json()
     assert summary["hit@5"] >= 0.83, report.to_json()
     assert summary["fragment_rate"] <= 0.02, report.to_json()
     assert summary["repeat_rate"] == 0.0, report.to_json()
@@ -149,6 +150,17 @@ def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
         assert not qa.analyse(question).unknown, question
     archive = qa.ask("How long do the sponsor and the CI have to keep the TMF after a CT ends?")
     assert not archive.abstained
+
+
+def test_a_period_stated_in_the_next_sentence_is_quoted_with_its_rule(qa: QA) -> None:
+    """Article 38(1) CTR says who is notified, then "That notification shall be made … not
+    later than in 15 days": the answer quotes both."""
+    halt = qa.ask(
+        "If a sponsor pauses a trial because the benefit-risk balance has changed, how soon "
+        "must the Member States be told?"
+    )
+    assert "15 days" in halt.text and "temporary halt" in halt.text
+    assert halt.citations[0].section.startswith("Article 38")
 
 
 def test_a_rare_word_refuses_only_on_weak_evidence(qa: QA) -> None:
