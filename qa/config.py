@@ -241,6 +241,14 @@ class Settings(BaseSettings):
         description="Evidence at or above which another word the corpus never uses "
         "('apheresis', 'germline', 'radiotracer') does not, alone, refuse the question.",
     )
+    off_topic_below: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="A question whose embedding's cosine to the mean of the indexed passages' "
+        "is below this ('how long should I boil an egg') is about something else: refused "
+        "unless its evidence reaches rare_word_evidence.",
+    )
     admin_token: str | None = Field(
         None,
         description="Bearer token for the admin endpoints (upload, delete, ingest); "

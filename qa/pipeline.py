@@ -272,6 +272,8 @@ class QA:
             abstain_below=self.settings.abstain_below,
             strong_evidence=self.settings.strong_evidence,
             rare_word_evidence=self.settings.rare_word_evidence,
+            topicality=retriever.topicality(question),
+            off_topic_below=self.settings.off_topic_below,
         )
         if reason is not None:
             answer = abstain(question, passages, evidence, reason)

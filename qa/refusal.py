@@ -22,8 +22,11 @@ def refusal_reason(
     abstain_below: float,
     strong_evidence: float,
     rare_word_evidence: float,
+    topicality: float = 1.0,
+    off_topic_below: float = 0.0,
 ) -> str | None:
-    """The reason to refuse this question, or None to answer it."""
+    """The reason to refuse this question, or None to answer it (`topicality`: the cosine of
+    its embedding to the mean of the passages')."""
     if query.unindexed:
         sentences = []
         for act in query.unindexed:
@@ -41,6 +44,8 @@ def refusal_reason(
         return f"The indexed documents never mention {_names(query.unknown)}."
     if query.rare and evidence < rare_word_evidence:
         return f"The indexed documents never mention {_names(query.rare)}."
+    if topicality < off_topic_below and evidence < rare_word_evidence:
+        return "The question is about something the indexed documents do not cover."
     if query.asks_statistic:
         return (
             "The indexed documents are legal texts; they do not state figures like this or "
