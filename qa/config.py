@@ -242,11 +242,11 @@ class Settings(BaseSettings):
         "('apheresis', 'germline', 'radiotracer') does not, alone, refuse the question.",
     )
     off_topic_below: float = Field(
-        0.0,
+        0.25,
         ge=-1,
         le=1,
-        description="A question whose embedding's cosine to the mean of the indexed passages' "
-        "is below this ('how long should I boil an egg') is about something else: refused "
+        description="A question whose ten nearest passages are, on average, less similar than "
+        "this (cosine; 'how long should I boil an egg' 0.18) is about something else: refused "
         "unless its evidence reaches rare_word_evidence.",
     )
     admin_token: str | None = Field(

@@ -25,8 +25,8 @@ def refusal_reason(
     topicality: float = 1.0,
     off_topic_below: float = 0.0,
 ) -> str | None:
-    """The reason to refuse this question, or None to answer it (`topicality`: the cosine of
-    its embedding to the mean of the passages')."""
+    """The reason to refuse this question, or None to answer it (`topicality`: the mean
+    cosine of its nearest passages)."""
     if query.unindexed:
         sentences = []
         for act in query.unindexed:

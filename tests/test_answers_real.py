@@ -153,13 +153,13 @@ def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
 
 
 def test_a_question_about_something_else_altogether_is_refused(real_index: Settings) -> None:
-    """A question on flu symptoms has no rare word ("flu" is everyday English), yet points
-    away from all the texts are about (its cosine to the mean passage is below 0): refused as
-    off topic. A QP question far from the mean (0.07) is still answered."""
+    """A question on flu symptoms has no rare word ("flu" is everyday English), yet no
+    passage comes close (its ten nearest average a cosine of 0.23): refused as off topic. A
+    QP question whose nearest passages are not much closer (0.30) is still answered."""
     qa = QA.from_settings(real_index)
     flu = qa.ask("What are the symptoms of flu?")
     assert flu.abstained and "something the indexed documents do not cover" in flu.text
-    assert qa._retriever.topicality("What are the symptoms of flu?") < 0
+    assert qa._retriever.topicality("What are the symptoms of flu?") < 0.25
     qp = qa.ask("How much practical experience does someone need before acting as a QP in the UK?")
     assert not qp.abstained
     lenient = QA.from_settings(real_index.model_copy(update={"off_topic_below": -1.0}))

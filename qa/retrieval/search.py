@@ -236,10 +236,6 @@ class Retriever:
         )
         self._vectors: dict[str, np.ndarray] = {}
         self._vectors_lock = threading.Lock()
-        # What the texts are about, as one direction: the mean of the passages' vectors.
-        mean = index.vectors.mean(axis=0) if len(index.vectors) else np.zeros(embedder.dim)
-        norm = float(np.linalg.norm(mean))
-        self.centroid = (mean / norm if norm > 0 else mean).astype(np.float32)
         # Which chunks define each term, with the definition's weight ("means" 1, a pointer 0.5).
         self.defining: dict[tuple[str, ...], dict[int, float]] = {}
         for i, c in enumerate(index.chunks):
@@ -466,10 +462,16 @@ class Retriever:
                     self._vectors.pop(next(iter(self._vectors)))
         return vector
 
-    def topicality(self, question: str) -> float:
-        """Cosine of the question's embedding to the mean of the passages': below 0, it points
-        away from everything the texts are about ("what's a good sourdough recipe")."""
-        return float(self.query_vector(question) @ self.centroid)
+    def topicality(self, question: str, nearest: int = 10) -> float:
+        """How close the texts come to the question: the mean cosine of its `nearest` passages
+        (exact, over every vector). "How long should I boil an egg?" gets 0.18, a question the
+        texts answer 0.25 or more (see `QA_OFF_TOPIC_BELOW`)."""
+        vectors = self.index.vectors
+        if not len(vectors):
+            return 0.0
+        cosines = vectors @ self.query_vector(question)
+        n = min(nearest, len(cosines))
+        return float(np.partition(cosines, len(cosines) - n)[-n:].mean())
 
     def _title_overlap(self, tokens: set[str]) -> np.ndarray:
         """Share of the question's (IDF-weighted) words found in each chunk's document title."""
