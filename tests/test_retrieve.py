@@ -75,6 +75,15 @@ def test_ask_answers_with_citations_and_abstains_on_unknown_names(mini_qa: QA) -
     assert not abstained.citations
 
 
+def test_topicality_reads_the_nearest_passages_of_a_small_index_too(mini_qa: QA) -> None:
+    """16 passages: the nearest one counts, not ten (most of the index), so a question the
+    texts answer stays above the off-topic line and an egg question falls below it."""
+    retriever = mini_qa._retriever
+    line = mini_qa.settings.off_topic_below
+    assert retriever.topicality("What does the licence holder have to do?") > line
+    assert retriever.topicality("How long should I boil an egg?") < line
+
+
 def test_reload_switches_to_a_new_index(mini_qa: QA, tmp_path: Path) -> None:
     before = mini_qa.index
     mini_qa.reload()
