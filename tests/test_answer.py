@@ -95,14 +95,18 @@ def test_an_annex_list_stays_whole_and_sentences_split() -> None:
     text = (
         "Manipulations referred to in Article 2\n- —cutting,\n- —grinding,\n- —shaping.\n"
         "The Agency shall decide on the classification of the product within a period of sixty "
-        "days after receipt of the request, having consulted the Commission on the matter. It "
-        "shall publish summaries of the decisions after deleting commercially confidential "
-        "information, and it shall keep them available."
+        "days after receipt of the request, having consulted the Commission on the matter. The "
+        "Commission shall publish summaries of the decisions after deleting commercially "
+        "confidential information, and it shall keep them available."
     )
     found = spans(text)
     assert found[0].startswith("Manipulations") and found[0].endswith("—shaping.")
     assert "The Agency shall decide on the classification" in found[2]
-    assert found[2].endswith("on the matter.") and found[3].startswith("It shall publish")
+    assert found[2].endswith("on the matter.") and found[3].startswith("The Commission shall")
+    # a sentence that points back ("It shall …") stays with the one before it
+    pointing = spans(text.replace("The Commission shall publish", "It shall publish"))
+    assert len(pointing) == 2 and pointing[1].startswith("The Agency shall decide")
+    assert pointing[1].endswith("keep them available.")
 
 
 def test_a_sentence_that_continues_a_paragraph_is_quoted_with_it() -> None:
