@@ -37,10 +37,10 @@ ADOPTS = re.compile(r"\bfollowing conditions are (?:met|satisfied)\.?\s*$")
 CONDITION = re.compile(r"^\s*(?:-\s*)?\(\w+\)\s*Condition [A-Z]\b")
 # A sentence that only makes sense with the one before: "That notification shall be made
 # within 15 days", "Those implementing acts shall …", "In that case, …" (not "This Regulation
-# shall apply …", which names the act).
+# shall apply …" or "this regulation applies …", which name the act or provision).
 CONTINUES = re.compile(
-    r"(?:(?:That|This|Those|These|Such|The said)\s+(?!(?:Regulations?|Directive|Article|"
-    r"Chapter|Title|Section|Part|Annex|Schedule|Order|Decision)\b)[a-z]"
+    r"(?:(?:That|This|Those|These|Such|The said)\s+(?!(?:regulations?|directive|article|"
+    r"chapter|title|section|part|annex|schedule|order|decision)\b)[a-z]"
     r"|It\s+(?:shall|does|is|may|must)\b|In (?:that|this|such) cases?\b|Where such\b)"
 )
 
