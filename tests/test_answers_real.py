@@ -152,6 +152,16 @@ def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
     assert not archive.abstained
 
 
+def test_when_must_asks_for_a_time_limit(qa: QA) -> None:
+    """Regulatory "when must / when does X have to" questions want a time limit ("at the latest
+    seven days after receipt of the request"), not only a calendar date."""
+    copy = qa.ask(
+        "When does the marketing authorisation holder have to send the Agency a copy of its "
+        "pharmacovigilance system master file?"
+    )
+    assert "at the latest seven days after receipt of the request" in copy.text
+
+
 def test_a_question_about_something_else_altogether_is_refused(real_index: Settings) -> None:
     """A question on flu symptoms has no rare word ("flu" is everyday English), yet no
     passage comes close (its ten nearest average a cosine of 0.23): refused as off topic. A

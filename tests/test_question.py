@@ -23,6 +23,8 @@ from qa.retrieval.query import (
         ("How fast must an investigator tell the sponsor?", ["duration"]),
         ("How much notice must the holder give?", ["duration", "quantity"]),
         ("Who sits on the COMP?", ["composition"]),
+        ("When must the sponsor tell the Member States?", ["duration", "date"]),
+        ("When did the SoHO Regulation enter into force?", ["date"]),
         ("How is the PRAC made up?", ["composition"]),
     ],
 )

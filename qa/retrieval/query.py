@@ -70,7 +70,8 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
         re.compile(
             r"\bhow (?:long|soon|quickly|fast|promptly|often)\b|\bhow much (?:notice|time)\b"
             r"|\bhow far in advance\b|\bhow many (?:\w+ )?(?:days|weeks|months|years)\b"
-            r"|\bwithin (?:what|which|how)\b|\bdeadline\b|\btime ?limit\b|\bperiod\b",
+            r"|\bwithin (?:what|which|how)\b|\bdeadline\b|\btime ?limit\b|\bperiod\b"
+            r"|\bwhen (?:must|should|do|does|has|have|is|are)\b",
             re.I,
         ),
         re.compile(
