@@ -245,9 +245,9 @@ class Settings(BaseSettings):
         0.25,
         ge=-1,
         le=1,
-        description="A question whose ten nearest passages are, on average, less similar than "
-        "this (cosine; 'how long should I boil an egg' 0.18) is about something else: refused "
-        "unless its evidence reaches rare_word_evidence.",
+        description="A question whose nearest passages (one per hundred held, 1 to 10) are, on "
+        "average, less similar than this (cosine; 'how long should I boil an egg' 0.18) is "
+        "about something else: refused unless its evidence reaches rare_word_evidence.",
     )
     admin_token: str | None = Field(
         None,

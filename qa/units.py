@@ -131,7 +131,7 @@ def _lines(text: str) -> list[Line]:
                 parent: int | None = len(out) - 1
             elif previous is not None and OPEN_END.search(before):
                 parent = previous.parent
-            elif (root := _continued(out, text, stripped, end)) is not None:
+            elif (root := _continued(out, stripped, end)) is not None:
                 parent = root  # quoted with the paragraph it continues
                 stack[:] = [root]
             else:
@@ -173,7 +173,7 @@ def _lines(text: str) -> list[Line]:
     return out
 
 
-def _continued(out: Sequence[Line], text: str, line: str, end: int) -> int | None:
+def _continued(out: Sequence[Line], line: str, end: int) -> int | None:
     """The paragraph a sentence continues ("That notification shall be made within 15 days"
     after "… shall be notified to the Member States"), if it fits in one unit with it."""
     if not out or not CONTINUES.match(line):

@@ -20,6 +20,7 @@ from qa.pipeline import QA
 from .conftest import REPO
 
 VALIDATE = REPO / "scripts" / "data" / "validate.jsonl"
+EVERYDAY = REPO / "scripts" / "data" / "everyday.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def first(answer: Answer) -> tuple[str, str]:
 
 def test_measured_on_what_the_user_reads(qa: QA) -> None:
     """Point 1 (CI gate): validation figures, with a margin under those measured when this was
-    last measured (answer 0.809, citation [1] 0.787, hit@5 0.894, refusals 14/16 and 0/47):
+    last measured (answer 0.809, citation [1] 0.787, hit@5 0.894, refusals 15/16 and 0/47):
     three answers' worth (0.064) below each."""
     report = evaluate(load_items(VALIDATE), lambda q: qa.ask(q), k=5)
     summary = report.summary()
@@ -174,6 +175,9 @@ def test_a_question_about_something_else_altogether_is_refused(real_index: Setti
     assert not qp.abstained
     lenient = QA.from_settings(real_index.model_copy(update={"off_topic_below": -1.0}))
     assert not lenient.ask("What are the symptoms of flu?").abstained
+    # the everyday set (measured 30 of 40 refused), with a margin of two
+    report = evaluate(load_items(EVERYDAY), lambda q: qa.ask(q), k=5)
+    assert report.summary()["abstain_unanswerable"] >= 0.7, report.to_json()
 
 
 def test_a_period_stated_in_the_next_sentence_is_quoted_with_its_rule(qa: QA) -> None:
