@@ -294,19 +294,20 @@ def _sentences(text: str, start: int, end: int, line: int) -> list[Unit]:
     """The sentences of one long paragraph, each a unit of its own, except that a sentence
     that points back ("It shall publish …") stays with the one before it."""
     out: list[Unit] = []
+
+    def add(sentence_start: int, sentence_end: int) -> None:
+        if out and CONTINUES.match(text, sentence_start):  # "It shall …": with its antecedent
+            out[-1] = Unit(out[-1].start, sentence_end, line)
+        else:
+            out.append(Unit(sentence_start, sentence_end, line))
+
     position = start
     for m in SENTENCE_END.finditer(text, start, end):
         if m.start() - position > 30:
-            if out and CONTINUES.match(text, position):
-                out[-1] = Unit(out[-1].start, m.start(), line)  # "It shall …": with its antecedent
-            else:
-                out.append(Unit(position, m.start(), line))
+            add(position, m.start())
         position = m.end()
     if out and end - position > 30:
-        if CONTINUES.match(text, position):
-            out[-1] = Unit(out[-1].start, end, line)
-        else:
-            out.append(Unit(position, end, line))
+        add(position, end)
     if len(out) == 1 and (out[0].start, out[0].end) == (start, end):
         return []  # one sentence after all: the paragraph's own unit
     return out

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -457,10 +458,7 @@ class Retriever:
         vector = self._vectors.get(question)
         if vector is None:
             vector = self.embedder.embed([question])[0]
-            with self._vectors_lock:
-                self._vectors[question] = vector
-                while len(self._vectors) > 64:
-                    self._vectors.pop(next(iter(self._vectors)))
+            self._remember(self._vectors, question, vector, 64)
         return vector
 
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:
@@ -470,11 +468,17 @@ class Retriever:
         if scores is None:
             scores = self.index.dense_scores(vector)
             scores.setflags(write=False)  # shared between readers
-            with self._vectors_lock:
-                self._dense[key] = scores
-                while len(self._dense) > 8:
-                    self._dense.pop(next(iter(self._dense)))
+            self._remember(self._dense, key, scores, 8)
         return scores
+
+    def _remember(
+        self, cache: dict[Any, np.ndarray], key: Any, value: np.ndarray, size: int
+    ) -> None:
+        """Keep `value` under `key`, dropping the oldest entries past `size` (thread-safe)."""
+        with self._vectors_lock:
+            cache[key] = value
+            while len(cache) > size:
+                cache.pop(next(iter(cache)))
 
     def topicality(self, question: str) -> float:
         """How close the texts come to the question: the mean cosine of its nearest passages,
