@@ -2,7 +2,7 @@
 
 Everything runs on the whole corpus in a temporary folder, against real `atmp-qa serve`
 processes on loopback, and, for the comparisons with today's main, against a checkout of a
-baseline commit beside this one (`--baseline`, default: the main before issue 12), started
+baseline commit beside this one (`--baseline`, default: main when issue 12 was filed), started
 with the same Python so both see the same machine in the same minutes:
 
   in-process ask p50 ÷ bare query embedding p50, same runtime         [≤ 2.0]
@@ -16,8 +16,9 @@ with the same Python so both see the same machine in the same minutes:
   two workers switching to a build published mid-load                  [≤ 5 s, 0 errors, 0 mixed]
   CLI `ask` wall time without and with a running server
 
-Usage: python scripts/bench.py [--mirror ../shared/corpus] [--baseline cdd7f8f]
+Usage: python scripts/bench.py [--mirror ../shared/corpus] [--baseline de5d846]
                                [--seconds 8] [--no-baseline] [--json]
+       python scripts/bench.py --report RUN.json      (the table of a saved --json run)
 
 The load generator runs in this process on the same cores as the servers (so absolute
 throughput is lower than with a separate client machine, for the baseline and this alike).
@@ -53,7 +54,9 @@ from qa.sources import fetch_corpus, load_sources  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = REPO / "scripts" / "data" / "tune.jsonl"
-BASELINE = "cdd7f8f"  # main before issue 12: torch, one query thread, one process
+# Main when issue 12 was filed (the code its figures describe): torch, a second model call per
+# answer, one query thread, one process.
+BASELINE = "de5d846"
 CLIENTS = (1, 8, 32, 64)
 TOUCHED = "uksi-2025-87"
 
@@ -98,7 +101,11 @@ def worker_pids(pid: int) -> list[int]:
 
 
 def env_for(root: Path, *, code: Path = REPO, **extra: str) -> dict[str, str]:
-    """The environment of an `atmp-qa` process over the bench's folders, running `code`."""
+    """The environment of an `atmp-qa` process over the bench's folders, running `code`.
+
+    `cli` and `server` also start the process in `code`: `python -m` puts the working
+    directory first on the import path, ahead of PYTHONPATH, so a baseline started from this
+    checkout would import this checkout's `qa` and measure this tree twice."""
     env = {
         **os.environ,
         "PYTHONPATH": str(code),
@@ -116,6 +123,7 @@ def cli(args: list[str], env: dict[str, str], *, timeout: float = 900) -> float:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "qa", *args],
+        cwd=env["PYTHONPATH"],
         env=env,
         capture_output=True,
         text=True,
@@ -134,7 +142,12 @@ def server(env: dict[str, str], *, workers: int | None) -> Iterator[tuple[str, i
     if workers is not None:
         args += ["--workers", str(workers)]
     proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        args,
+        cwd=env["PYTHONPATH"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -280,11 +293,22 @@ def switch_under_load(root: Path, url: str, asked: list[str], seconds: float) ->
 
 
 def checkout(rev: str, into: Path) -> Path:
+    """`rev` checked out at `into`; stops unless a process started there imports its `qa`."""
     subprocess.run(
         ["git", "-C", str(REPO), "worktree", "add", "--detach", "-f", str(into), rev],
         check=True,
         capture_output=True,
     )
+    imported = subprocess.run(
+        [sys.executable, "-c", "import qa; print(qa.__file__)"],
+        cwd=into,
+        env={**os.environ, "PYTHONPATH": str(into)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(imported).resolve().is_relative_to(into.resolve()):
+        raise SystemExit(f"the baseline imports {imported}, not its own checkout {into}")
     return into
 
 
@@ -297,7 +321,13 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline runs")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load run")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--report", type=Path, metavar="RUN.json", help="only print the table of a saved --json run"
+    )
     args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text(encoding="utf-8"))))
+        return
 
     asked = questions()
     scratch = Path(tempfile.mkdtemp(prefix="atmp-bench-"))
