@@ -15,6 +15,7 @@ from qa.embed import Embedder
 from .test_api import live_server, mini_app, mini_settings
 
 LOADTEST = Path(__file__).resolve().parent.parent / "scripts" / "loadtest.py"
+BENCH = LOADTEST.parent / "bench.py"
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +54,26 @@ def test_the_load_script_refuses_a_server_that_is_not_there() -> None:
         timeout=60,
     )
     assert done.returncode == 2 and done.stderr.startswith("loadtest: ")
+
+
+def test_the_benchmark_runs_the_baseline_from_its_own_checkout(tmp_path: Path) -> None:
+    """`scripts/bench.py` compares this tree with a baseline commit; its processes must run
+    the baseline's code. Started from this repository, `python -m qa` imported this tree
+    instead (the working directory comes before PYTHONPATH), and the 'baseline' was this tree."""
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    code = bench.checkout("HEAD", tmp_path / "baseline-code")
+    try:
+        # The checkout's command line now fails on purpose; this tree's does not.
+        (code / "qa" / "__main__.py").write_text("raise SystemExit('the baseline ran')\n")
+        assert bench.cli(["--help"], bench.env_for(tmp_path / "new")) > 0
+        with pytest.raises(SystemExit, match="the baseline ran"):
+            bench.cli(["--help"], bench.env_for(tmp_path / "old", code=code))
+    finally:
+        subprocess.run(
+            ["git", "-C", str(BENCH.parent.parent), "worktree", "remove", "--force", str(code)],
+            capture_output=True,
+        )
