@@ -302,7 +302,13 @@ class Settings(BaseSettings):
         "slower connections are closed.",
     )
     keep_alive_s: int = Field(
-        5, ge=1, le=600, description="Seconds an idle keep-alive connection stays open."
+        75,
+        ge=1,
+        le=600,
+        description="Seconds an idle keep-alive connection stays open; longer than clients "
+        "and proxies keep theirs (httpx 5 s, nginx and load balancers 60 s), so the client "
+        "closes an idle connection first and never sends a request onto one the server is "
+        "closing.",
     )
     max_connections: int = Field(
         1000,

@@ -10,6 +10,7 @@ beside it (issue 10, items 2, 6, 7 and freshness), over real uvicorn servers on 
   507 and a sentence, and switches to an index a separate ingest publishes.
 """
 
+import http.client
 import os
 import resource
 import signal
@@ -139,6 +140,73 @@ def test_idle_connections_beyond_the_cap_are_closed_at_once(guarded: str) -> Non
         for sock in idle:
             sock.close()
     assert httpx.get(f"{guarded}/health", timeout=2).status_code == 200
+
+
+def response_on(sock: socket.socket) -> bytes:
+    """Send `GET /health` on `sock` and read the whole response (headers and body)."""
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock.settimeout(5)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(4096)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_keep_alive_connection_idle_past_the_header_deadline_answers_its_next_request(
+    guarded: str,
+) -> None:
+    """Between requests only the keep-alive timeout closes a connection: the header deadline
+    starts with the next request's first byte. (It used to start when a response ended, so an
+    idle connection was cut after QA_HEADER_TIMEOUT_S and a client's next request on it read
+    a 408 or a reset.)"""
+    host, port = guarded.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("GET", "/health")
+        assert connection.getresponse().read() and connection.sock is not None
+        first = connection.sock
+        time.sleep(1.6)  # past the fixture's 1-second header deadline
+        connection.request("GET", "/health")
+        reply = connection.getresponse()
+        assert reply.status == 200, reply.read()
+        assert connection.sock is first  # the same connection, not a reconnect
+    finally:
+        connection.close()
+
+
+def test_the_next_request_on_a_kept_connection_still_has_a_header_deadline(guarded: str) -> None:
+    port = int(guarded.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        assert response_on(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(0.5)
+        sock.sendall(PARTIAL)
+        started = time.monotonic()
+        reply = closed_within(sock, 6, trickle=b"abcdef")
+        assert reply.startswith(b"HTTP/1.1 408"), reply
+        assert time.monotonic() - started < 4
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = mini_settings(tmp_path, embedder, keep_alive_s=1, header_timeout_s=30.0)
+    with guarded_server(mini_app(settings, embedder), settings) as (_, port):
+        sock = socket.create_connection(("127.0.0.1", port))
+        try:
+            assert response_on(sock).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert closed_within(sock, 5) == b""  # closed quietly, long before 30 s
+            assert 0.8 < time.monotonic() - started < 4
+        finally:
+            sock.close()
 
 
 def test_health_answers_while_a_hostile_document_is_ingested(

@@ -48,7 +48,7 @@ class GuardedH11Protocol(H11Protocol):
         if limits is not None:
             self.header_timeout_s, self.body_timeout_s, self.max_connections = limits
         self._deadline: asyncio.TimerHandle | None = None
-        self._waiting_for = ""  # "headers" or "body"
+        self._waiting_for = ""  # "headers", "body", "response" or "idle"
 
     # -- deadlines ----------------------------------------------------------------------------
     def _arm(self, seconds: float, waiting_for: str) -> None:
@@ -113,10 +113,23 @@ class GuardedH11Protocol(H11Protocol):
             self._disarm()
             self._waiting_for = "response"
 
+    def data_received(self, data: bytes) -> None:
+        if self._waiting_for == "idle":  # the next request's first bytes: its headers' deadline
+            self._arm(self.header_timeout_s, "headers")
+        super().data_received(data)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():  # the next request's headers: a fresh deadline
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return  # closing, or a pipelined request already taken up by handle_events
+        if self.conn.trailing_data[0]:  # part of the next request is in: its headers' deadline
             self._arm(self.header_timeout_s, "headers")
+        else:
+            # Idle between requests: only the keep-alive timeout (QA_KEEP_ALIVE_S) closes it.
+            # A header deadline from here would close idle keep-alive connections after
+            # header_timeout_s, racing the client's next request on them.
+            self._disarm()
+            self._waiting_for = "idle"
 
 
 WORKER_APP = "qa.api.app:worker_app"  # what each worker process imports and calls
