@@ -11,6 +11,7 @@ with the same Python so both see the same machine in the same minutes:
                                                                          p95 ≤ 25× single p50,
                                                                          0 errors; 64: 0 errors]
   full ingest ÷ bare passage encoding, same runtime                    [≤ 1.15]
+    (the mean of two ingests, one before and one after the encoding)
   full ingest, baseline ÷ this                                         [≥ 2]
   RSS per worker after the load                                        [≤ 700 MiB]
   two workers switching to a build published mid-load                  [≤ 5 s, 0 errors, 0 mixed]
@@ -354,13 +355,17 @@ def main() -> None:
         r["runtime"] = embedder.model_name
 
         # -- ingest: this vs bare encoding vs the baseline ----------------------------------
-        r["ingest_s"] = cli(["ingest", "--rebuild"], env_for(root))
+        # Ingest, bare encoding, ingest again: this machine's speed drifts over minutes, and
+        # the mean of two ingests either side of the encoding cancels a steady drift.
+        first_ingest_s = cli(["ingest", "--rebuild"], env_for(root))
         index = Index.load(settings.index_dir)
         texts = [c.embed_text for c in index.chunks]
         r["chunks"] = len(texts)
         started = time.perf_counter()
         embedder.embed(texts)
         r["encode_s"] = time.perf_counter() - started
+        r["ingest_runs"] = [first_ingest_s, cli(["ingest", "--rebuild"], env_for(root))]
+        r["ingest_s"] = statistics.mean(r["ingest_runs"])
         if not args.no_baseline:
             old_code = checkout(args.baseline, scratch / "baseline-code")
             r["baseline_ingest_s"] = cli(["ingest", "--rebuild"], env_for(base_root, code=old_code))
@@ -474,7 +479,18 @@ def report(r: dict[str, Any]) -> str:
             ok(p95_32 / r["http_p50"] <= 25),
         ),
         ("errors in all load runs [0]", str(errors), ok(errors == 0)),
-        ("full ingest (CLI, --rebuild)", f"{r['ingest_s']:.1f} s", ""),
+        (
+            "full ingest (CLI, --rebuild), before / after the encoding"
+            if "ingest_runs" in r
+            else "full ingest (CLI, --rebuild)",
+            f"{r['ingest_s']:.1f} s"
+            + (
+                " (mean of {:.1f} / {:.1f} s)".format(*r["ingest_runs"])
+                if "ingest_runs" in r
+                else ""
+            ),
+            "",
+        ),
         ("bare passage encoding, same texts", f"{r['encode_s']:.1f} s", ""),
         (
             "ingest ÷ bare encoding [≤ 1.15]",
