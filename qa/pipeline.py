@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from qa.answer import Answer, abstain, compose_answer, evidence_strength
 from qa.config import Settings
 from qa.embed import Embedder, ProgressFn, SentenceTransformerEmbedder
@@ -256,10 +258,15 @@ class QA:
                 weights=self.weights,
                 vector=vector,
             )
-            return self._answer(retriever, query, passages, started)
+            return self._answer(retriever, query, passages, vector, started)
 
     def _answer(
-        self, retriever: Retriever, query: Query, passages: list[Passage], started: float
+        self,
+        retriever: Retriever,
+        query: Query,
+        passages: list[Passage],
+        vector: np.ndarray,
+        started: float,
     ) -> Answer:
         """The answer composed from the passages, or the abstention with its reason."""
         question = query.text
@@ -272,7 +279,7 @@ class QA:
             abstain_below=self.settings.abstain_below,
             strong_evidence=self.settings.strong_evidence,
             rare_word_evidence=self.settings.rare_word_evidence,
-            topicality=retriever.topicality(question),
+            topicality=retriever.topicality(vector),  # the vector retrieval used: no new call
             off_topic_below=self.settings.off_topic_below,
         )
         if reason is not None:

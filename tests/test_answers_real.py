@@ -138,7 +138,7 @@ def test_citation_forms_acronyms_and_instructions_are_understood(qa: QA) -> None
 
 
 def test_everyday_words_find_the_legal_ones(qa: QA) -> None:
-    """"By phone" is what the texts call "orally", a participant is a "subject"."""
+    """ "By phone" is what the texts call "orally", a participant is a "subject"."""
     phone = qa.ask("In a UK trial, can the investigator report a serious adverse event by phone?")
     assert "may be made orally" in phone.text
     assert qa.analyse("Can trial participants be paid?").expanded.count("subjects") == 1
@@ -170,7 +170,8 @@ def test_a_question_about_something_else_altogether_is_refused(real_index: Setti
     qa = QA.from_settings(real_index)
     flu = qa.ask("What are the symptoms of flu?")
     assert flu.abstained and "something the indexed documents do not cover" in flu.text
-    assert qa._retriever.topicality("What are the symptoms of flu?") < 0.25
+    retriever = qa._retriever
+    assert retriever.topicality(retriever.query_vector("What are the symptoms of flu?")) < 0.25
     qp = qa.ask("How much practical experience does someone need before acting as a QP in the UK?")
     assert not qp.abstained
     lenient = QA.from_settings(real_index.model_copy(update={"off_topic_below": -1.0}))

@@ -80,8 +80,9 @@ def test_topicality_reads_the_nearest_passages_of_a_small_index_too(mini_qa: QA)
     texts answer stays above the off-topic line and an egg question falls below it."""
     retriever = mini_qa._retriever
     line = mini_qa.settings.off_topic_below
-    assert retriever.topicality("What does the licence holder have to do?") > line
-    assert retriever.topicality("How long should I boil an egg?") < line
+    on_topic = retriever.query_vector("What does the licence holder have to do?")
+    assert retriever.topicality(on_topic) > line
+    assert retriever.topicality(retriever.query_vector("How long should I boil an egg?")) < line
 
 
 def test_reload_switches_to_a_new_index(mini_qa: QA, tmp_path: Path) -> None:

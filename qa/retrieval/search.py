@@ -480,12 +480,12 @@ class Retriever:
             while len(cache) > size:
                 cache.pop(next(iter(cache)))
 
-    def topicality(self, question: str) -> float:
-        """How close the texts come to the question: the mean cosine of its nearest passages,
-        one per hundred passages held, from 1 to 10 (a small upload's ten nearest would be
-        most of it), read from the dense scores retrieval computed. On the 19 texts "How long
-        should I boil an egg?" gets 0.18, a question they answer 0.30 or more."""
-        scores = self.dense_scores(self.query_vector(question))
+    def topicality(self, vector: np.ndarray) -> float:
+        """How close the texts come to a question (its `query_vector`): the mean cosine of its
+        nearest passages, one per hundred passages held, from 1 to 10 (a small upload's ten
+        nearest would be most of it), read from the dense scores retrieval computed. On the 19
+        texts "How long should I boil an egg?" gets 0.18, a question they answer 0.30 or more."""
+        scores = self.dense_scores(vector)
         if not len(scores):
             return 0.0
         nearest = max(1, min(10, len(scores) // 100))
