@@ -163,11 +163,12 @@ def test_when_must_asks_for_a_time_limit(qa: QA) -> None:
     assert "at the latest seven days after receipt of the request" in copy.text
 
 
-def test_a_question_about_something_else_altogether_is_refused(real_index: Settings) -> None:
+def test_a_question_about_something_else_altogether_is_refused(
+    qa: QA, real_index: Settings
+) -> None:
     """A question on flu symptoms has no rare word ("flu" is everyday English), yet no
     passage comes close (its ten nearest average a cosine of 0.23): refused as off topic. A
     QP question whose nearest passages are not much closer (0.30) is still answered."""
-    qa = QA.from_settings(real_index)
     flu = qa.ask("What are the symptoms of flu?")
     assert flu.abstained and "something the indexed documents do not cover" in flu.text
     retriever = qa._retriever
